@@ -1,0 +1,1 @@
+# bench/: Google Benchmark micro-benchmarks (the only C++ in the tree).

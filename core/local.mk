@@ -1,0 +1,10 @@
+# core/: runtime, config, logging, assertions, main.
+libringmq_a_SOURCES += \
+	core/assert.c core/assert.h \
+	core/limits.h \
+	core/log.c core/log.h \
+	core/config.c core/config.h
+
+bin_PROGRAMS += ringmq
+ringmq_SOURCES = core/main.c
+ringmq_LDADD = $(RINGMQ_LIBS)

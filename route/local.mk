@@ -1,0 +1,1 @@
+# route/: nothing built here yet.

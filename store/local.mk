@@ -1,0 +1,1 @@
+# store/: nothing built here yet.

@@ -1,0 +1,1 @@
+# tests/net/: codec unit tests (see net/).
