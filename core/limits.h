@@ -38,4 +38,36 @@ STATIC_ASSERT(LIMIT_CHANNELS_DEFAULT <= LIMIT_CHANNELS_MAX, "default channel_max
 STATIC_ASSERT(LIMIT_MESSAGE_BYTES_DEFAULT <= LIMIT_MESSAGE_BYTES_MAX, "default message size");
 STATIC_ASSERT(LIMIT_NAME_BYTES_MAX == LIMIT_SHORTSTR_BYTES_MAX, "names are shortstrs");
 
+/* Cross-core mailbox (core/mbox.c): one SPSC ring per ordered pair of shards. */
+#define LIMIT_MBOX_RING_BYTES (1u << 20)       /* default ring size, bytes (1 MiB, power of two) */
+#define LIMIT_MBOX_RING_BYTES_MIN 4096u        /* smallest ring accepted, bytes (tests use it) */
+#define LIMIT_MBOX_RING_BYTES_MAX (1u << 30)   /* largest ring accepted, bytes */
+#define LIMIT_MBOX_PAYLOAD_BYTES_MAX 65536u    /* largest record payload; bigger bodies go by reference */
+#define LIMIT_MBOX_DRAIN_RECORDS_MAX 256u      /* records one shard takes from one inbound ring per turn */
+
+STATIC_ASSERT((LIMIT_MBOX_RING_BYTES & (LIMIT_MBOX_RING_BYTES - 1)) == 0, "mbox ring not a power of two");
+STATIC_ASSERT((LIMIT_MBOX_RING_BYTES_MIN & (LIMIT_MBOX_RING_BYTES_MIN - 1)) == 0, "mbox ring min");
+STATIC_ASSERT(LIMIT_MBOX_RING_BYTES_MIN <= LIMIT_MBOX_RING_BYTES, "mbox ring below minimum");
+STATIC_ASSERT(LIMIT_MBOX_RING_BYTES <= LIMIT_MBOX_RING_BYTES_MAX, "mbox ring above maximum");
+/* A record of the largest payload takes at most a quarter of the default ring, so a wrap wastes
+ * at most a quarter and three such records always fit. */
+STATIC_ASSERT(LIMIT_MBOX_PAYLOAD_BYTES_MAX + 8u <= LIMIT_MBOX_RING_BYTES / 4u, "mbox payload max");
+
 #endif
+
+/* Shard runtime (core/shard.c). */
+#define LIMIT_RING_ENTRIES 1024u          /* SQ entries per shard ring; CQ is twice that */
+#define LIMIT_CQES_PER_TURN 512u          /* CQEs handled per loop turn before other work */
+#define LIMIT_TIMERS_PER_TURN 1024u       /* timer callbacks run per loop turn */
+#define LIMIT_RECV_BUFFERS 512u           /* provided receive buffers per shard (power of two) */
+#define LIMIT_RECV_BUFFER_BYTES 16384u    /* bytes per provided receive buffer */
+#define LIMIT_CONNS_PER_SHARD 16384u      /* connections one shard holds at once */
+#define LIMIT_LISTEN_BACKLOG 1024         /* listen(2) backlog per shard */
+#define LIMIT_SHUTDOWN_GRACE_MS 500u      /* wait for close-ok after a forced close, ms */
+#define LIMIT_CONN_OUTPUT_BYTES_HIGH 4194304u /* stop reading a peer whose unsent output exceeds this */
+#define LIMIT_CONN_OUTPUT_BYTES_LOW 1048576u  /* resume reading once unsent output falls below this */
+
+STATIC_ASSERT((LIMIT_RECV_BUFFERS & (LIMIT_RECV_BUFFERS - 1)) == 0, "buffer ring size is a power of two");
+STATIC_ASSERT(LIMIT_RECV_BUFFERS <= 32768u, "io_uring buffer rings hold at most 32768 entries");
+STATIC_ASSERT(LIMIT_CONN_OUTPUT_BYTES_LOW < LIMIT_CONN_OUTPUT_BYTES_HIGH, "output watermarks");
+STATIC_ASSERT(LIMIT_CONNS_PER_SHARD < (1u << 24), "connection index fits the 24-bit user_data field");

@@ -1,0 +1,388 @@
+/*
+ * The shard loop. One thread, one ring, created on this thread with
+ * SINGLE_ISSUER | DEFER_TASKRUN | SUBMIT_ALL. A turn: copy out a bounded batch
+ * of CQEs and run their handlers; run due timers; flush every dirty
+ * connection (one send each); give receive buffers back; then sleep in
+ * io_uring_submit_and_wait_timeout until a completion, a wake-up message or
+ * the next timer. Work per turn is bounded so one connection cannot starve
+ * the rest. Connections live in a slab owned by this shard; a slot is reused
+ * only after every operation on it has completed.
+ */
+#include "core/shard.h"
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SHARD_BUFFER_GROUP 0
+
+static void shard_fatal(shard *s, const char *what, int err)
+{
+    LOG_ERROR("%s failed: %s", what, strerror(err));
+    (void)s;
+    abort();
+}
+
+struct io_uring_sqe *shard_sqe(shard *s)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (sqe == NULL) {
+        int rc = io_uring_submit(&s->ring);
+        if (rc < 0 && rc != -EBUSY && rc != -EAGAIN) shard_fatal(s, "io_uring_submit", -rc);
+        sqe = io_uring_get_sqe(&s->ring);
+    }
+    ASSERT(sqe != NULL);
+    return sqe;
+}
+
+static void shard_pin(shard *s)
+{
+    if (s->cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(s->cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0) LOG_WARN("cannot pin shard %u to CPU %d: %s", s->id, s->cpu, strerror(rc));
+}
+
+static void shard_ring_setup(shard *s)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+              IORING_SETUP_CQSIZE;
+    p.cq_entries = LIMIT_RING_ENTRIES * 2;
+    int rc = io_uring_queue_init_params(LIMIT_RING_ENTRIES, &s->ring, &p);
+    if (rc < 0) shard_fatal(s, "io_uring_queue_init_params", -rc);
+    s->ring_fd = s->ring.ring_fd;
+
+    size_t ring_bytes = sizeof(struct io_uring_buf) * LIMIT_RECV_BUFFERS;
+    void *ring_mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (ring_mem == MAP_FAILED) shard_fatal(s, "mmap buffer ring", errno);
+    s->buf_ring = ring_mem;
+    io_uring_buf_ring_init(s->buf_ring);
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)ring_mem,
+                                   .ring_entries = LIMIT_RECV_BUFFERS,
+                                   .bgid = SHARD_BUFFER_GROUP};
+    rc = io_uring_register_buf_ring(&s->ring, &reg, 0);
+    if (rc < 0) shard_fatal(s, "io_uring_register_buf_ring", -rc);
+    size_t data_bytes = (size_t)LIMIT_RECV_BUFFERS * LIMIT_RECV_BUFFER_BYTES;
+    s->buf_base = mmap(NULL, data_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (s->buf_base == MAP_FAILED) shard_fatal(s, "mmap receive buffers", errno);
+    int mask = io_uring_buf_ring_mask(LIMIT_RECV_BUFFERS);
+    for (uint32_t i = 0; i < LIMIT_RECV_BUFFERS; i++)
+        io_uring_buf_ring_add(s->buf_ring, shard_buffer(s, (uint16_t)i), LIMIT_RECV_BUFFER_BYTES,
+                              (unsigned short)i, mask, (int)i);
+    io_uring_buf_ring_advance(s->buf_ring, LIMIT_RECV_BUFFERS);
+}
+
+void shard_buffer_return(shard *s, uint16_t buffer_id)
+{
+    ASSERT(buffer_id < LIMIT_RECV_BUFFERS);
+    io_uring_buf_ring_add(s->buf_ring, shard_buffer(s, buffer_id), LIMIT_RECV_BUFFER_BYTES,
+                          buffer_id, io_uring_buf_ring_mask(LIMIT_RECV_BUFFERS),
+                          (int)s->buf_returned);
+    s->buf_returned++;
+    ASSERT(s->buf_returned <= LIMIT_RECV_BUFFERS);
+}
+
+static void shard_listen(shard *s)
+{
+    const config *cfg = s->cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->bind_address, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(cfg->port);
+        len = sizeof(*in4);
+    } else {
+        ASSERT(inet_pton(AF_INET6, cfg->bind_address, &in6->sin6_addr) == 1);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(cfg->port);
+        len = sizeof(*in6);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) shard_fatal(s, "socket", errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        shard_fatal(s, "SO_REUSEPORT", errno);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        LOG_ERROR("cannot bind %s:%u: %s", cfg->bind_address, cfg->port, strerror(errno));
+        exit(1);
+    }
+    if (listen(fd, LIMIT_LISTEN_BACKLOG) != 0) shard_fatal(s, "listen", errno);
+    s->listen_fd = fd;
+}
+
+static void shard_arm_accept(shard *s)
+{
+    if (s->accept_armed || s->stopping || s->listen_fd < 0) return;
+    struct io_uring_sqe *sqe = shard_sqe(s);
+    io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, shard_user_data(SHARD_OP_ACCEPT, 0, 0));
+    s->accept_armed = true;
+}
+
+static void shard_on_accept(shard *s, const struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE)) s->accept_armed = false;
+    if (cqe->res < 0) {
+        switch (-cqe->res) {
+        case ECANCELED:
+            return;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            LOG_WARN("accept: %s", strerror(-cqe->res));
+            return; /* re-armed at the end of the turn */
+        case ECONNABORTED:
+        case EINTR:
+        case EAGAIN:
+            return;
+        default:
+            if (s->stopping) return; /* the listener was shut down */
+            shard_fatal(s, "accept", -cqe->res);
+        }
+    }
+    int fd = cqe->res;
+    if (s->stopping || conn_open(s, fd) == NULL) close(fd);
+}
+
+void shard_conn_dirty(shard *s, conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = true;
+    c->dirty_next = s->dirty_head;
+    s->dirty_head = c;
+}
+
+static conn *shard_conn_lookup(shard *s, uint64_t ud)
+{
+    uint32_t index = shard_user_data_index(ud);
+    ASSERT(index < LIMIT_CONNS_PER_SHARD);
+    conn *c = s->conns[index];
+    ASSERT(c != NULL);
+    ASSERT(c->generation == shard_user_data_generation(ud));
+    return c;
+}
+
+static void shard_dispatch(shard *s, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = cqe->user_data;
+    switch (shard_user_data_op(ud)) {
+    case SHARD_OP_ACCEPT:
+        shard_on_accept(s, cqe);
+        break;
+    case SHARD_OP_RECV:
+        conn_on_recv_cqe(shard_conn_lookup(s, ud), cqe);
+        break;
+    case SHARD_OP_SEND:
+        conn_on_send_cqe(shard_conn_lookup(s, ud), cqe);
+        break;
+    case SHARD_OP_CANCEL:
+        conn_on_cancel_cqe(shard_conn_lookup(s, ud), cqe);
+        break;
+    case SHARD_OP_WAKE:
+    case SHARD_OP_NONE:
+        break;
+    default:
+        UNREACHABLE();
+    }
+}
+
+static void shard_reap(shard *s)
+{
+    struct io_uring_cqe *batch[LIMIT_CQES_PER_TURN];
+    struct io_uring_cqe copies[LIMIT_CQES_PER_TURN];
+    unsigned n = io_uring_peek_batch_cqe(&s->ring, batch, LIMIT_CQES_PER_TURN);
+    /* Copy first and mark seen, so handlers may submit freely. */
+    for (unsigned i = 0; i < n; i++) copies[i] = *batch[i];
+    io_uring_cq_advance(&s->ring, n);
+    for (unsigned i = 0; i < n; i++) shard_dispatch(s, &copies[i]);
+}
+
+static void shard_flush(shard *s)
+{
+    conn *c = s->dirty_head;
+    s->dirty_head = NULL;
+    while (c != NULL) {
+        conn *next = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+        conn_flush(c); /* may free c, or mark it dirty again */
+        c = next;
+    }
+    if (s->buf_returned) {
+        io_uring_buf_ring_advance(s->buf_ring, (int)s->buf_returned);
+        s->buf_returned = 0;
+    }
+    shard_arm_accept(s);
+}
+
+static void shard_slab_init(shard *s)
+{
+    s->conns = calloc(LIMIT_CONNS_PER_SHARD, sizeof(*s->conns));
+    s->conn_free = calloc(LIMIT_CONNS_PER_SHARD, sizeof(*s->conn_free));
+    if (s->conns == NULL || s->conn_free == NULL) shard_fatal(s, "calloc connection slab", ENOMEM);
+    for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++)
+        s->conn_free[i] = LIMIT_CONNS_PER_SHARD - 1 - i;
+    s->conn_free_count = LIMIT_CONNS_PER_SHARD;
+}
+
+/* Takes a free slab slot for c; false when the shard is full. */
+bool shard_conn_attach(shard *s, conn *c);
+bool shard_conn_attach(shard *s, conn *c)
+{
+    if (s->conn_free_count == 0) return false;
+    uint32_t index = s->conn_free[--s->conn_free_count];
+    ASSERT(s->conns[index] == NULL);
+    s->conns[index] = c;
+    c->index = index;
+    s->conn_count++;
+    return true;
+}
+
+void shard_conn_release(shard *s, conn *c)
+{
+    ASSERT(c->ops_inflight == 0);
+    ASSERT(s->conns[c->index] == c);
+    s->conns[c->index] = NULL;
+    s->conn_free[s->conn_free_count++] = c->index;
+    ASSERT(s->conn_free_count <= LIMIT_CONNS_PER_SHARD);
+    ASSERT(s->conn_count > 0);
+    s->conn_count--;
+}
+
+void shard_request_stop(shard *s)
+{
+    atomic_store(&s->stop_requested, true);
+    runtime_wake_shard(s->rt, NULL, s->id);
+}
+
+static void shard_begin_stop(shard *s)
+{
+    s->stopping = true;
+    s->stop_deadline_ms = s->now_ms + LIMIT_SHUTDOWN_GRACE_MS;
+    if (s->listen_fd >= 0) {
+        /* shutdown() ends the multishot accept with an error CQE. */
+        shutdown(s->listen_fd, SHUT_RDWR);
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    LOG_INFO("stopping: closing %u connection(s)", s->conn_count);
+    for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD && s->conn_count > 0; i++) {
+        conn *c = s->conns[i];
+        if (c != NULL) amqp_session_shutdown(c);
+    }
+}
+
+static void shard_check_alarm(shard *s)
+{
+    bool alarm = atomic_load(&s->rt->alarm);
+    if (alarm == s->alarm_seen) return;
+    s->alarm_seen = alarm;
+    for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++) {
+        conn *c = s->conns[i];
+        if (c != NULL) amqp_session_alarm(c, alarm);
+    }
+}
+
+static void shard_wait(shard *s)
+{
+    uint64_t deadline = timer_next_deadline_ms(&s->timers);
+    if (s->stopping && s->stop_deadline_ms < deadline) deadline = s->stop_deadline_ms;
+    struct __kernel_timespec ts, *tsp = NULL;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = timer_now_ms();
+        uint64_t wait_ms = deadline > now ? deadline - now : 0;
+        ts.tv_sec = (long long)(wait_ms / 1000);
+        ts.tv_nsec = (long long)(wait_ms % 1000) * 1000000;
+        tsp = &ts;
+    }
+    bool work_pending = s->dirty_head != NULL || io_uring_cq_ready(&s->ring) > 0 ||
+                        atomic_load(&s->stop_requested) != s->stopping;
+    if (work_pending) {
+        io_uring_submit(&s->ring);
+        return;
+    }
+    atomic_store(&s->sleeping, true);
+    if (atomic_load(&s->stop_requested) != s->stopping) {
+        atomic_store(&s->sleeping, false);
+        io_uring_submit(&s->ring);
+        return;
+    }
+    struct io_uring_cqe *cqe;
+    int rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, tsp, NULL);
+    atomic_store(&s->sleeping, false);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+        shard_fatal(s, "io_uring_submit_and_wait_timeout", -rc);
+}
+
+static void shard_turn(shard *s)
+{
+    s->now_ms = timer_now_ms();
+    shard_reap(s);
+    if (atomic_load(&s->stop_requested) && !s->stopping) shard_begin_stop(s);
+    shard_check_alarm(s);
+    timer_run_due(&s->timers, s->now_ms, LIMIT_TIMERS_PER_TURN);
+    shard_flush(s);
+}
+
+static void shard_teardown(shard *s)
+{
+    for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++) {
+        conn *c = s->conns[i];
+        if (c != NULL) {
+            /* Past the grace period: drop the socket without waiting. */
+            close(c->fd);
+            amqp_session_free(c);
+            free(c->out_flight.data);
+            free(c->out_pend.data);
+            free(c);
+        }
+    }
+    io_uring_queue_exit(&s->ring);
+    munmap(s->buf_base, (size_t)LIMIT_RECV_BUFFERS * LIMIT_RECV_BUFFER_BYTES);
+    munmap(s->buf_ring, sizeof(struct io_uring_buf) * LIMIT_RECV_BUFFERS);
+    free(s->conns);
+    free(s->conn_free);
+    timer_heap_deinit(&s->timers);
+}
+
+void *shard_main(void *arg)
+{
+    shard *s = arg;
+    log_set_shard((int)s->id);
+    shard_pin(s);
+    shard_ring_setup(s);
+    shard_slab_init(s);
+    timer_heap_init(&s->timers);
+    shard_listen(s);
+    pthread_barrier_wait(&s->rt->rings_ready);
+    s->now_ms = timer_now_ms();
+    shard_arm_accept(s);
+    LOG_DEBUG("shard started on CPU %d", s->cpu);
+    for (;;) {
+        shard_turn(s);
+        if (s->stopping && (s->conn_count == 0 || s->now_ms >= s->stop_deadline_ms)) break;
+        shard_wait(s);
+    }
+    shard_teardown(s);
+    LOG_DEBUG("shard stopped");
+    return NULL;
+}

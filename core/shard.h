@@ -1,0 +1,99 @@
+/*
+ * A shard: one thread pinned to one CPU, with its own io_uring ring, its own
+ * provided-buffer ring for socket receives, its own listener (SO_REUSEPORT),
+ * its own connections, timers and mimalloc heap. Nothing here is touched by
+ * another thread except the fields marked atomic, which the runtime and other
+ * shards use to ask this shard to stop or to wake it.
+ */
+#ifndef RINGMQ_CORE_SHARD_H
+#define RINGMQ_CORE_SHARD_H
+
+#include "core/config.h"
+#include "core/timer.h"
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct conn conn;
+typedef struct runtime runtime;
+typedef struct auth_store auth_store;
+
+/* What a completion is for: the low byte of its user_data. */
+typedef enum {
+    SHARD_OP_NONE = 0,
+    SHARD_OP_ACCEPT = 1,
+    SHARD_OP_RECV = 2,
+    SHARD_OP_SEND = 3,
+    SHARD_OP_CANCEL = 4,
+    SHARD_OP_WAKE = 5,
+} shard_op;
+
+/* user_data = op | index << 8 | generation << 32. */
+static inline uint64_t shard_user_data(shard_op op, uint32_t index, uint32_t generation)
+{
+    return (uint64_t)op | ((uint64_t)index << 8) | ((uint64_t)generation << 32);
+}
+static inline shard_op shard_user_data_op(uint64_t ud) { return (shard_op)(ud & 0xFF); }
+static inline uint32_t shard_user_data_index(uint64_t ud) { return (uint32_t)(ud >> 8) & 0xFFFFFF; }
+static inline uint32_t shard_user_data_generation(uint64_t ud) { return (uint32_t)(ud >> 32); }
+
+typedef struct shard {
+    uint32_t id;
+    int32_t cpu; /* -1: not pinned */
+    runtime *rt;
+    const config *cfg;
+    const auth_store *auth;
+    pthread_t thread;
+
+    struct io_uring ring;
+    int ring_fd; /* published to other threads for IORING_OP_MSG_RING */
+
+    /* Provided receive buffers (buffer group id 0 of this ring). */
+    struct io_uring_buf_ring *buf_ring;
+    uint8_t *buf_base;
+    uint32_t buf_returned; /* buffers given back this turn, not yet published */
+
+    int listen_fd;
+    bool accept_armed;
+
+    /* Connections: a slab indexed by the user_data index field. */
+    conn **conns;
+    uint32_t *conn_free; /* stack of free slab indexes */
+    uint32_t conn_free_count;
+    uint32_t conn_count;
+    conn *dirty_head; /* connections with output to flush or work pending this turn */
+
+    timer_heap timers;
+    uint64_t now_ms; /* loop time, refreshed once per turn */
+
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    bool alarm_seen; /* the resource alarm state this shard last acted on */
+
+    _Atomic bool stop_requested;
+    _Atomic bool sleeping;
+} shard;
+
+/* The thread body; arg is the shard. */
+void *shard_main(void *arg);
+
+/* Any thread: ask the shard to stop (it closes connections with 320 first). */
+void shard_request_stop(shard *s);
+
+/* The shard's own thread: get an SQE, submitting first if the queue is full. */
+struct io_uring_sqe *shard_sqe(shard *s);
+/* Give a provided receive buffer back to the kernel (published at end of turn). */
+void shard_buffer_return(shard *s, uint16_t buffer_id);
+static inline uint8_t *shard_buffer(shard *s, uint16_t buffer_id)
+{
+    return s->buf_base + (size_t)buffer_id * LIMIT_RECV_BUFFER_BYTES;
+}
+/* Mark a connection as having work for the end of this turn (output to flush). */
+void shard_conn_dirty(shard *s, conn *c);
+/* Release a connection's slab slot; called by net/ once every op has completed. */
+void shard_conn_release(shard *s, conn *c);
+
+#endif
