@@ -8,3 +8,4 @@ libringmq_a_SOURCES += \
 bin_PROGRAMS += ringmq
 ringmq_SOURCES = core/main.c
 ringmq_LDADD = $(RINGMQ_LIBS)
+include core/mbox.mk
