@@ -41,12 +41,15 @@ typedef struct {
 } config_error;
 
 void config_defaults(config *cfg);
-/* Parse an INI file onto cfg. Returns false and fills err on any error. */
+/* Parse an INI file onto cfg. Returns false and fills err on any error;
+ * cfg is then unchanged. */
 bool config_load_file(config *cfg, const char *path, config_error *err);
 /* Parse INI text (path used in messages). Pure: used by tests and fuzzing. */
 bool config_load_text(config *cfg, const char *text, const char *path, config_error *err);
 /* Final cross-field checks (CPU per shard, pins within shard count). */
 bool config_validate(const config *cfg, config_error *err);
+/* config_validate against a given number of configured CPUs (tests). */
+bool config__validate_cpus(const config *cfg, long cpus_count, config_error *err);
 
 typedef enum {
     CONFIG_ARGS_RUN,   /* start the broker */
@@ -55,9 +58,9 @@ typedef enum {
 } config_args_result;
 
 /*
- * Full start-up configuration from argv: defaults, then --config FILE (or the
- * default config path if it exists and no --config is given), then the other
- * flags. Prints --help/--version output to stdout.
+ * Full start-up configuration from argv: defaults, then --config FILE, then
+ * the other flags whatever their order, then config_validate. No file is read
+ * unless --config names one. Prints --help/--version output to stdout.
  */
 config_args_result config_from_args(config *cfg, int argc, char **argv, config_error *err);
 

@@ -1,6 +1,6 @@
 /*
  * Every bound in ringmq, in one place, each named with its unit. Config
- * values are checked against the *_min/*_max here; fixed bounds size arrays
+ * values are checked against the *_MIN and *_MAX bounds here; fixed bounds size arrays
  * and pools. Relations between limits are checked with static asserts below.
  */
 #ifndef RINGMQ_CORE_LIMITS_H
@@ -31,12 +31,15 @@
 #define LIMIT_CONFIG_LINE_BYTES_MAX 4096u /* one line of the INI file */
 #define LIMIT_PATH_BYTES_MAX 4096u        /* file and directory paths */
 #define LIMIT_NAME_BYTES_MAX 255u         /* queue, exchange, vhost names (shortstr) */
+#define LIMIT_CONFIG_FILE_BYTES_MAX 1048576u /* whole INI file, bytes (1 MiB) */
+#define LIMIT_CONFIG_CHANNELS_MAX 65535u  /* largest channel_max accepted: the wire field is a short */
 
 STATIC_ASSERT(LIMIT_FRAME_BYTES_MIN <= LIMIT_FRAME_BYTES_DEFAULT, "default frame_max below minimum");
 STATIC_ASSERT(LIMIT_FRAME_BYTES_DEFAULT <= LIMIT_FRAME_BYTES_MAX, "default frame_max above maximum");
 STATIC_ASSERT(LIMIT_CHANNELS_DEFAULT <= LIMIT_CHANNELS_MAX, "default channel_max above maximum");
 STATIC_ASSERT(LIMIT_MESSAGE_BYTES_DEFAULT <= LIMIT_MESSAGE_BYTES_MAX, "default message size");
 STATIC_ASSERT(LIMIT_NAME_BYTES_MAX == LIMIT_SHORTSTR_BYTES_MAX, "names are shortstrs");
+STATIC_ASSERT(LIMIT_CHANNELS_DEFAULT <= LIMIT_CONFIG_CHANNELS_MAX, "default channel_max above config max");
 
 /* Cross-core mailbox (core/mbox.c): one SPSC ring per ordered pair of shards. */
 #define LIMIT_MBOX_RING_BYTES (1u << 20)       /* default ring size, bytes (1 MiB, power of two) */
