@@ -114,16 +114,16 @@ static bool config_number(const char *text, uint64_t min, uint64_t max, uint64_t
     uint64_t value = 0;
     bool digits = config_scan_u64(&p, &value);
     if (!digits && *p >= '0' && *p <= '9') {
-        return config_fail(why, "'%.64s' is out of range %llu..%llu", text,
-                           (unsigned long long)min, (unsigned long long)max);
+        return config_fail(why, "'%.64s' is out of range %llu..%llu", text, (unsigned long long)min,
+                           (unsigned long long)max);
     }
     if (!digits || *p != '\0') {
         return config_fail(why, "'%.64s' is not a number in %llu..%llu", text,
                            (unsigned long long)min, (unsigned long long)max);
     }
     if (value < min || value > max) {
-        return config_fail(why, "'%.64s' is out of range %llu..%llu", text,
-                           (unsigned long long)min, (unsigned long long)max);
+        return config_fail(why, "'%.64s' is out of range %llu..%llu", text, (unsigned long long)min,
+                           (unsigned long long)max);
     }
     *out = value;
     return true;
@@ -137,8 +137,13 @@ static bool config_size(const char *text, uint64_t min, uint64_t max, uint64_t *
         const char *suffix;
         uint64_t scale;
     } suffixes[] = {
-        {"", 1},           {"K", 1ull << 10}, {"KiB", 1ull << 10}, {"M", 1ull << 20},
-        {"MiB", 1ull << 20}, {"G", 1ull << 30}, {"GiB", 1ull << 30},
+        {"", 1},
+        {"K", 1ull << 10},
+        {"KiB", 1ull << 10},
+        {"M", 1ull << 20},
+        {"MiB", 1ull << 20},
+        {"G", 1ull << 30},
+        {"GiB", 1ull << 30},
     };
     ASSERT(min <= max);
     const char *p = text;
@@ -187,7 +192,10 @@ static int config_token(const char **cursor, char *out, size_t out_size, config_
     if (quoted) p++;
     for (;; p++) {
         char c = *p;
-        if (quoted && c == '\0') return config_fail(why, "unterminated quoted string"), -1;
+        if (quoted && c == '\0') {
+            config_fail(why, "unterminated quoted string");
+            return -1;
+        }
         if (quoted && c == '"') {
             p++;
             break;
@@ -196,14 +204,19 @@ static int config_token(const char **cursor, char *out, size_t out_size, config_
         if (quoted && c == '\\') {
             c = *++p;
             if (c != '"' && c != '\\') {
-                return config_fail(why, "only \\\" and \\\\ may follow '\\' in a quoted string"), -1;
+                config_fail(why, "only \\\" and \\\\ may follow '\\' in a quoted string");
+                return -1;
             }
         }
-        if (len + 1 >= out_size) return config_fail(why, "longer than %zu bytes", out_size - 1), -1;
+        if (len + 1 >= out_size) {
+            config_fail(why, "longer than %zu bytes", out_size - 1);
+            return -1;
+        }
         out[len++] = c;
     }
     if (quoted && *p != '\0' && *p != ' ' && *p != '\t') {
-        return config_fail(why, "text right after the closing quote"), -1;
+        config_fail(why, "text right after the closing quote");
+        return -1;
     }
     out[len] = '\0';
     *cursor = p;
@@ -365,8 +378,7 @@ static const config_key config_keys[CONFIG_KEY_COUNT] = {
     [CONFIG_KEY_SHARDS] = {"shards", "count", "shards", "N", config_set_shards},
     [CONFIG_KEY_CPUS] = {"shards", "cpus", "cpus", "LIST", config_set_cpus},
     [CONFIG_KEY_FRAME_MAX] = {"amqp", "frame_max", "frame-max", "BYTES", config_set_frame_max},
-    [CONFIG_KEY_CHANNEL_MAX] = {"amqp", "channel_max", "channel-max", "N",
-                                config_set_channel_max},
+    [CONFIG_KEY_CHANNEL_MAX] = {"amqp", "channel_max", "channel-max", "N", config_set_channel_max},
     [CONFIG_KEY_HEARTBEAT] = {"amqp", "heartbeat", "heartbeat", "S", config_set_heartbeat},
     [CONFIG_KEY_MESSAGE_SIZE] = {"amqp", "max_message_size", "max-message-size", "BYTES",
                                  config_set_message_size},
@@ -398,10 +410,10 @@ typedef struct {
     const char *path;
     config_error *err;
     uint32_t line;
-    int section;                          /* index in config_sections; -1 before any header */
-    uint32_t key_line[CONFIG_KEY_COUNT];  /* line each key was set on; 0 = not yet */
-    uint32_t cpu_line[LIMIT_SHARDS_MAX];  /* line of cpu.N for shard N; 0 = not yet */
-    uint32_t cpu_line_first;              /* first cpu.N line, for the clash with cpus */
+    int section;                         /* index in config_sections; -1 before any header */
+    uint32_t key_line[CONFIG_KEY_COUNT]; /* line each key was set on; 0 = not yet */
+    uint32_t cpu_line[LIMIT_SHARDS_MAX]; /* line of cpu.N for shard N; 0 = not yet */
+    uint32_t cpu_line_first;             /* first cpu.N line, for the clash with cpus */
     char value[LIMIT_CONFIG_LINE_BYTES_MAX + 1]; /* unquoted value */
 } config_ini;
 
@@ -417,8 +429,7 @@ static bool config_ini_fail(config_ini *ini, const char *key, const char *fmt, .
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     if (key != NULL) {
-        config_error_set(ini->err, "%.200s:%u: key '%.64s': %s", ini->path, ini->line, key,
-                         reason);
+        config_error_set(ini->err, "%.200s:%u: key '%.64s': %s", ini->path, ini->line, key, reason);
     } else {
         config_error_set(ini->err, "%.200s:%u: %s", ini->path, ini->line, reason);
     }
@@ -448,15 +459,15 @@ static bool config_ini_section(config_ini *ini, char *header)
             return true;
         }
     }
-    return config_ini_fail(ini, NULL,
-                           "unknown section '[%.64s]' (known: server, shards, placement, amqp)",
-                           name);
+    return config_ini_fail(
+        ini, NULL, "unknown section '[%.64s]' (known: server, shards, placement, amqp)", name);
 }
 
 /* cpu.N = CPU: pins shard N. */
 static bool config_ini_cpu(config_ini *ini, const char *key, const char *raw)
 {
     config_reason why;
+    ASSERT(strncmp(key, "cpu.", 4) == 0);
     const char *p = key + strlen("cpu.");
     uint64_t shard = 0, cpu = 0;
     if (!config_scan_u64(&p, &shard) || *p != '\0') {
@@ -478,6 +489,7 @@ static bool config_ini_cpu(config_ini *ini, const char *key, const char *raw)
         !config_number(ini->value, 0, LIMIT_CPUS_MAX - 1, &cpu, &why)) {
         return config_ini_fail(ini, key, "%s", why.text);
     }
+    ASSERT(shard < LIMIT_SHARDS_MAX && cpu < LIMIT_CPUS_MAX);
     ini->cpu_line[shard] = ini->line;
     if (ini->cpu_line_first == 0) ini->cpu_line_first = ini->line;
     ini->cfg->shard_cpu[shard] = (int32_t)cpu;
@@ -493,6 +505,7 @@ static bool config_ini_pin(config_ini *ini, const char *key, const char *raw)
     config_reason why;
     const char *p = raw;
     int tokens[4];
+    ASSERT(cfg->placement_pins_count <= LIMIT_PLACEMENT_PINS_MAX);
     tokens[0] = config_token(&p, pin.vhost, sizeof(pin.vhost), &why);
     tokens[1] = tokens[0] == 1 ? config_token(&p, pin.queue, sizeof(pin.queue), &why) : 0;
     tokens[2] = tokens[1] == 1 ? config_token(&p, shard_text, sizeof(shard_text), &why) : 0;
@@ -521,6 +534,7 @@ static bool config_ini_pin(config_ini *ini, const char *key, const char *raw)
     if (cfg->placement_pins_count == LIMIT_PLACEMENT_PINS_MAX) {
         return config_ini_fail(ini, key, "more than %u pins", LIMIT_PLACEMENT_PINS_MAX);
     }
+    ASSERT(pin.shard < LIMIT_SHARDS_MAX);
     cfg->placement_pins[cfg->placement_pins_count++] = pin;
     return true;
 }
@@ -542,6 +556,7 @@ static bool config_ini_key(config_ini *ini, const char *key, const char *raw)
         }
     }
     if (id < 0) return config_ini_fail(ini, key, "unknown key in [%s]", section);
+    ASSERT(id < CONFIG_KEY_COUNT && config_keys[id].set != NULL);
     if (ini->key_line[id] != 0) {
         return config_ini_fail(ini, key, "duplicate key (first set on line %u)", ini->key_line[id]);
     }
@@ -582,11 +597,13 @@ static bool config_ini_parse(config_ini *ini, const char *text)
 {
     char line[LIMIT_CONFIG_LINE_BYTES_MAX + 1];
     const char *p = text;
+    ASSERT(ini->cfg != NULL && ini->section == -1);
     while (*p != '\0') {
         const char *newline = strchr(p, '\n');
         size_t len = newline != NULL ? (size_t)(newline - p) : strlen(p);
         size_t content = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
         ini->line++;
+        ASSERT(ini->line != 0); /* a 1 MiB file has far fewer than 2^32 lines */
         if (content > LIMIT_CONFIG_LINE_BYTES_MAX) {
             return config_ini_fail(ini, NULL, "line longer than %u bytes",
                                    LIMIT_CONFIG_LINE_BYTES_MAX);
@@ -706,8 +723,9 @@ static bool config_validate_shard_cpus(const config *cfg, long cpus_count, confi
             return false;
         }
         if (cpu < 0 || cpu >= cpus_count) {
-            config_error_set(err, "key 'cpu.%u': CPU %d does not exist: this machine has %ld "
-                                  "CPUs (0..%ld)",
+            config_error_set(err,
+                             "key 'cpu.%u': CPU %d does not exist: this machine has %ld "
+                             "CPUs (0..%ld)",
                              shard, cpu, cpus_count, cpus_count - 1);
             return false;
         }
@@ -758,8 +776,8 @@ enum {
 static void config_options_build(struct option *options)
 {
     for (int i = 0; i < CONFIG_KEY_COUNT; i++) {
-        options[i] = (struct option){config_keys[i].flag, required_argument, NULL,
-                                     CONFIG_OPT_KEY_BASE + i};
+        options[i] =
+            (struct option){config_keys[i].flag, required_argument, NULL, CONFIG_OPT_KEY_BASE + i};
     }
     options[CONFIG_KEY_COUNT + 0] = (struct option){"config", required_argument, NULL, 'c'};
     options[CONFIG_KEY_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
@@ -815,9 +833,15 @@ static config_args_result config_args_scan(int argc, char **argv, const struct o
         int opt = getopt_long(argc, argv, "+:c:hV", options, NULL);
         if (opt == -1) break;
         switch (opt) {
-        case 'c': *config_path = optarg; break;
-        case 'h': help = true; break;
-        case 'V': version = true; break;
+        case 'c':
+            *config_path = optarg;
+            break;
+        case 'h':
+            help = true;
+            break;
+        case 'V':
+            version = true;
+            break;
         case ':':
             config_args_bad_name(argv, name, sizeof(name));
             config_error_set(err, "%s: missing value", name);
@@ -826,7 +850,8 @@ static config_args_result config_args_scan(int argc, char **argv, const struct o
             config_args_bad_name(argv, name, sizeof(name));
             config_error_set(err, "unknown option '%s' (see --help)", name);
             return CONFIG_ARGS_ERROR;
-        default: ASSERT(opt >= CONFIG_OPT_KEY_BASE && opt < CONFIG_OPT_KEY_BASE + CONFIG_KEY_COUNT);
+        default:
+            ASSERT(opt >= CONFIG_OPT_KEY_BASE && opt < CONFIG_OPT_KEY_BASE + CONFIG_KEY_COUNT);
         }
     }
     if (optind < argc) {

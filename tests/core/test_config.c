@@ -160,7 +160,7 @@ static void test_log_levels(void **state)
     static const struct {
         const char *name;
         log_level level;
-    } cases[] = {{"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO}, {"warn", LOG_LEVEL_WARN},
+    } cases[] = {{"debug", LOG_LEVEL_DEBUG},  {"info", LOG_LEVEL_INFO},   {"warn", LOG_LEVEL_WARN},
                  {"warning", LOG_LEVEL_WARN}, {"error", LOG_LEVEL_ERROR}, {"NONE", LOG_LEVEL_NONE}};
     char text[128];
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -288,8 +288,7 @@ static void test_cpu_per_shard(void **state)
     assert_int_equal(cfg.shard_cpu[0], 3);
     assert_int_equal(cfg.shard_cpu[1], 1023);
     assert_int_equal(cfg.shard_cpu[2], -1);
-    load_fails("[shards]\ncpu.0 = 1024\n",
-               "t.conf:2: key 'cpu.0': '1024' is out of range 0..1023");
+    load_fails("[shards]\ncpu.0 = 1024\n", "t.conf:2: key 'cpu.0': '1024' is out of range 0..1023");
     load_fails("[shards]\ncpu.64 = 1\n", "t.conf:2: key 'cpu.64': shard 64 is out of range 0..63");
     load_fails("[shards]\ncpu.x = 1\n",
                "t.conf:2: key 'cpu.x': unknown key in [shards] (expected cpu.N, N a number)");
@@ -699,7 +698,8 @@ static void test_args_bad_value(void **state)
     assert_int_equal(parse_args("--shards", "many", NULL), CONFIG_ARGS_ERROR);
     assert_string_equal(err.text, "--shards: 'many' is not 'auto' or a number in 1..64");
     assert_int_equal(parse_args("--log-level", "chatty", NULL), CONFIG_ARGS_ERROR);
-    assert_string_equal(err.text, "--log-level: 'chatty' is not one of debug, info, warn, error, none");
+    assert_string_equal(err.text,
+                        "--log-level: 'chatty' is not one of debug, info, warn, error, none");
 }
 
 static void test_args_unknown_missing_positional(void **state)
