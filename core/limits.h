@@ -56,7 +56,6 @@ STATIC_ASSERT(LIMIT_MBOX_RING_BYTES <= LIMIT_MBOX_RING_BYTES_MAX, "mbox ring abo
  * at most a quarter and three such records always fit. */
 STATIC_ASSERT(LIMIT_MBOX_PAYLOAD_BYTES_MAX + 8u <= LIMIT_MBOX_RING_BYTES / 4u, "mbox payload max");
 
-#endif
 
 /* Shard runtime (core/shard.c). */
 #define LIMIT_RING_ENTRIES 1024u          /* SQ entries per shard ring; CQ is twice that */
@@ -74,3 +73,38 @@ STATIC_ASSERT((LIMIT_RECV_BUFFERS & (LIMIT_RECV_BUFFERS - 1)) == 0, "buffer ring
 STATIC_ASSERT(LIMIT_RECV_BUFFERS <= 32768u, "io_uring buffer rings hold at most 32768 entries");
 STATIC_ASSERT(LIMIT_CONN_OUTPUT_BYTES_LOW < LIMIT_CONN_OUTPUT_BYTES_HIGH, "output watermarks");
 STATIC_ASSERT(LIMIT_CONNS_PER_SHARD < (1u << 24), "connection index fits the 24-bit user_data field");
+
+/* Users, vhosts and SASL (core/auth.c). The store is read once at start-up. */
+#define LIMIT_USER_NAME_BYTES_MAX 255u        /* user name, bytes (fits a shortstr) */
+#define LIMIT_PASSWORD_BYTES_MAX 1024u        /* cleartext password accepted from SASL or ringmqctl */
+#define LIMIT_USER_TAGS_BYTES_MAX 255u        /* one user's tags, comma-separated, bytes */
+#define LIMIT_PERMISSION_REGEX_BYTES_MAX 255u /* one configure/write/read pattern, bytes */
+#define LIMIT_USERS_MAX 1024u                 /* users in the store */
+#define LIMIT_VHOSTS_MAX 1024u                /* virtual hosts in the store */
+#define LIMIT_PERMISSIONS_MAX 16384u          /* (user, vhost) permission entries, all users */
+#define LIMIT_LOOPBACK_USERS_MAX 16u          /* users allowed to log in only from loopback */
+/* A users-file line: name, hash, tags, then per vhost: vhost, configure, write, read; each field
+ * followed by a tab or the newline. The file adds a 32-byte header line. */
+#define LIMIT_AUTH_USER_LINE_BYTES_FIXED (LIMIT_USER_NAME_BYTES_MAX + 48u + LIMIT_USER_TAGS_BYTES_MAX + 3u)
+#define LIMIT_AUTH_PERMISSION_LINE_BYTES (LIMIT_NAME_BYTES_MAX + 3u * LIMIT_PERMISSION_REGEX_BYTES_MAX + 4u)
+#define LIMIT_AUTH_USERS_FILE_BYTES_MAX                                                            \
+    (32u + LIMIT_USERS_MAX * LIMIT_AUTH_USER_LINE_BYTES_FIXED +                                    \
+     LIMIT_PERMISSIONS_MAX * LIMIT_AUTH_PERMISSION_LINE_BYTES)
+#define LIMIT_AUTH_VHOSTS_FILE_BYTES_MAX (32u + LIMIT_VHOSTS_MAX * (LIMIT_NAME_BYTES_MAX + 1u))
+/* The largest SASL response worth parsing: AMQPLAIN with LOGIN and PASSWORD at their maxima is
+ * (1 + 5 + 1 + 4 + user) + (1 + 8 + 1 + 4 + password); PLAIN is authzid + user + password + 2. */
+#define LIMIT_SASL_RESPONSE_BYTES_MAX 4096u
+
+STATIC_ASSERT(LIMIT_USER_NAME_BYTES_MAX <= LIMIT_SHORTSTR_BYTES_MAX, "user names are shortstrs");
+STATIC_ASSERT(LIMIT_VHOSTS_MAX <= LIMIT_PERMISSIONS_MAX, "permissions");
+STATIC_ASSERT(2u * LIMIT_USER_NAME_BYTES_MAX + LIMIT_PASSWORD_BYTES_MAX + 2u <= LIMIT_SASL_RESPONSE_BYTES_MAX,
+              "a maximal PLAIN response fits");
+STATIC_ASSERT(25u + LIMIT_USER_NAME_BYTES_MAX + LIMIT_PASSWORD_BYTES_MAX <= LIMIT_SASL_RESPONSE_BYTES_MAX,
+              "a maximal AMQPLAIN response fits");
+STATIC_ASSERT(LIMIT_AUTH_USERS_FILE_BYTES_MAX < (64u << 20), "users file stays small");
+
+/* AMQP session (net/session.c). */
+#define LIMIT_HANDSHAKE_MS 10000u     /* protocol header to open-ok, ms (RabbitMQ's handshake_timeout) */
+#define LIMIT_CLOSE_OK_WAIT_MS 3000u  /* wait for close-ok after our connection.close, ms */
+
+#endif

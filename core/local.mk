@@ -3,7 +3,10 @@ libringmq_a_SOURCES += \
 	core/assert.c core/assert.h \
 	core/limits.h \
 	core/log.c core/log.h \
-	core/config.c core/config.h
+	core/config.c core/config.h \
+	core/timer.c core/timer.h \
+	core/shard.c core/shard.h \
+	core/runtime.c core/runtime.h
 
 bin_PROGRAMS += ringmq
 ringmq_SOURCES = core/main.c

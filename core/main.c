@@ -2,7 +2,9 @@
  * ringmq entry point: configuration (defaults, file, flags), logging, then
  * the shard runtime. Nothing starts unless the whole configuration is valid.
  */
-#include "config.h"
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
 
 #include "core/config.h"
 #include "core/log.h"

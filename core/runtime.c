@@ -5,6 +5,10 @@
  * before we say we are ready), then waits for signals with sigwaitinfo. All
  * signals are blocked in every thread, so delivery is synchronous here.
  */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
 #include "core/runtime.h"
 
 #include "core/assert.h"

@@ -287,7 +287,7 @@ static void shard_begin_stop(shard *s)
     LOG_INFO("stopping: closing %u connection(s)", s->conn_count);
     for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD && s->conn_count > 0; i++) {
         conn *c = s->conns[i];
-        if (c != NULL) amqp_session_shutdown(c);
+        if (c != NULL) session_shutdown(c);
     }
 }
 
@@ -298,7 +298,7 @@ static void shard_check_alarm(shard *s)
     s->alarm_seen = alarm;
     for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++) {
         conn *c = s->conns[i];
-        if (c != NULL) amqp_session_alarm(c, alarm);
+        if (c != NULL) session_alarm(c, alarm);
     }
 }
 
@@ -350,7 +350,7 @@ static void shard_teardown(shard *s)
         if (c != NULL) {
             /* Past the grace period: drop the socket without waiting. */
             close(c->fd);
-            amqp_session_free(c);
+            session_free(c);
             free(c->out_flight.data);
             free(c->out_pend.data);
             free(c);

@@ -106,7 +106,7 @@ conn *conn_open(shard *s, int fd)
     LOG_INFO("accepting AMQP connection %s -> %s on shard %u", c->peer_name, local_name, s->id);
     c->last_recv_ms = c->last_send_ms = s->now_ms;
     timer_init(&c->close_timer, conn_on_close_timer);
-    amqp_session_init(c);
+    session_init(c);
     conn_arm_recv(c);
     return c;
 }
@@ -199,13 +199,13 @@ void conn_on_recv_cqe(conn *c, const struct io_uring_cqe *cqe)
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         c->last_recv_ms = c->shard->now_ms;
         if (!c->closing && !c->recv_eof)
-            amqp_session_input(c, shard_buffer(c->shard, bid), (uint32_t)cqe->res);
+            session_input(c, shard_buffer(c->shard, bid), (uint32_t)cqe->res);
         shard_buffer_return(c->shard, bid);
         return;
     }
     if (cqe->res == 0) {
         c->recv_eof = true;
-        amqp_session_peer_closed(c, 0);
+        session_peer_closed(c, 0);
         return;
     }
     switch (-cqe->res) {
@@ -218,12 +218,12 @@ void conn_on_recv_cqe(conn *c, const struct io_uring_cqe *cqe)
     case EHOSTUNREACH:
     case ENETUNREACH:
         c->recv_eof = true;
-        amqp_session_peer_closed(c, -cqe->res);
+        session_peer_closed(c, -cqe->res);
         return;
     default:
         LOG_ERROR("recv from %s: unexpected %s", c->peer_name, strerror(-cqe->res));
         c->recv_eof = true;
-        amqp_session_peer_closed(c, -cqe->res);
+        session_peer_closed(c, -cqe->res);
         return;
     }
 }
@@ -239,7 +239,7 @@ void conn_on_send_cqe(conn *c, const struct io_uring_cqe *cqe)
             LOG_WARN("send to %s: %s", c->peer_name, strerror(-cqe->res));
         c->out_flight.len = c->out_flight.sent = 0;
         c->out_pend.len = 0;
-        if (!c->recv_eof) amqp_session_peer_closed(c, -cqe->res);
+        if (!c->recv_eof) session_peer_closed(c, -cqe->res);
         c->recv_eof = true;
         conn_abort(c);
         return;
@@ -289,7 +289,7 @@ static void conn_finish_close(conn *c)
     if (c->ops_inflight > 0) return; /* back here when the last CQE is in */
     timer_cancel(&s->timers, &c->close_timer);
     timer_cancel(&s->timers, &c->heartbeat_timer);
-    amqp_session_free(c);
+    session_free(c);
     close(c->fd);
     LOG_DEBUG("connection %s closed", c->peer_name);
     free(c->out_flight.data);

@@ -10,7 +10,7 @@
 
 #include "core/shard.h"
 #include "core/timer.h"
-#include "net/amqp_session.h"
+#include "net/session.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -54,7 +54,7 @@ struct conn {
     timer heartbeat_timer;
     timer close_timer; /* gives up flushing at close_deadline_ms */
 
-    amqp_session session;
+    session sess;
 };
 
 /* Take a freshly accepted socket onto the shard. Returns NULL if refused. */
