@@ -14,6 +14,7 @@
 #include "core/assert.h"
 #include "core/auth.h"
 #include "core/log.h"
+#include "core/mbox.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ void runtime_wake_shard(runtime *rt, struct io_uring *from, uint32_t shard_id)
     io_uring_prep_msg_ring(sqe, rt->shards[shard_id].ring_fd, 0,
                            shard_user_data(SHARD_OP_WAKE, 0, 0), 0);
     io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    io_uring_sqe_set_data64(sqe, shard_user_data(SHARD_OP_NONE, 0, 0)); /* a failure CQE is ignored */
     io_uring_submit(from);
 }
 
@@ -108,6 +110,11 @@ int runtime_run(const config *cfg)
         LOG_ERROR("io_uring_queue_init: %s", strerror(-rc));
         return 1;
     }
+    rt.mesh = mbox_mesh_create(rt.shard_count, LIMIT_MBOX_RING_BYTES);
+    if (rt.mesh == NULL) {
+        LOG_ERROR("cannot allocate the cross-core mailbox");
+        return 1;
+    }
     rt.shards = calloc(rt.shard_count, sizeof(shard));
     ASSERT(rt.shards != NULL);
     pthread_barrier_init(&rt.rings_ready, NULL, rt.shard_count + 1);
@@ -119,6 +126,7 @@ int runtime_run(const config *cfg)
         s->cfg = cfg;
         s->auth = rt.auth;
         s->listen_fd = -1;
+        s->mesh = rt.mesh;
         rc = pthread_create(&s->thread, NULL, shard_main, s);
         if (rc != 0) {
             LOG_ERROR("cannot start shard %u: %s", i, strerror(rc));
@@ -136,6 +144,7 @@ int runtime_run(const config *cfg)
     io_uring_queue_exit(&runtime_wake_ring);
     pthread_barrier_destroy(&rt.rings_ready);
     free(rt.shards);
+    mbox_mesh_destroy(rt.mesh);
     auth_store_close(rt.auth);
     LOG_INFO("stopped");
     return status;

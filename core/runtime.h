@@ -17,6 +17,7 @@ struct runtime {
     auth_store *auth;
     uint32_t shard_count;
     shard *shards;
+    mbox_mesh *mesh;
     pthread_barrier_t rings_ready; /* every shard's ring_fd is published */
     _Atomic bool alarm;            /* a resource alarm is raised: block publishers */
     _Atomic uint32_t alarm_epoch;  /* bumped on every change, so shards notice */

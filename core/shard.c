@@ -12,6 +12,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/mbox.h"
 #include "core/runtime.h"
 #include "net/conn.h"
 
@@ -216,6 +217,66 @@ static void shard_reap(shard *s)
     for (unsigned i = 0; i < n; i++) shard_dispatch(s, &copies[i]);
 }
 
+static shard_mbox_fn shard_mbox_handlers[SHARD_MBOX_KINDS_MAX];
+
+void shard_mbox_register(uint16_t kind, shard_mbox_fn fn)
+{
+    ASSERT(kind < SHARD_MBOX_KINDS_MAX && fn != NULL);
+    shard_mbox_handlers[kind] = fn;
+}
+
+bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
+                     uint32_t payload_bytes)
+{
+    ASSERT(to_shard != s->id && to_shard < s->rt->shard_count);
+    ASSERT(kind < SHARD_MBOX_KINDS_MAX && shard_mbox_handlers[kind] != NULL);
+    if (!mbox_push(mbox_mesh_ring(s->mesh, s->id, to_shard), kind, payload, payload_bytes))
+        return false;
+    s->mbox_dirty |= 1ull << to_shard;
+    return true;
+}
+
+typedef struct {
+    shard *s;
+    uint32_t from;
+} shard_mbox_ctx;
+
+static void shard_mbox_dispatch(void *ctx, const mbox_record *record)
+{
+    shard_mbox_ctx *mc = ctx;
+    ASSERT(record->kind < SHARD_MBOX_KINDS_MAX);
+    shard_mbox_fn fn = shard_mbox_handlers[record->kind];
+    ASSERT(fn != NULL);
+    fn(mc->s, mc->from, mbox_record_payload(record), record->payload_bytes);
+}
+
+/* Inbound: a bounded batch from every other shard, then give the space back. */
+static void shard_mbox_drain(shard *s)
+{
+    for (uint32_t from = 0; from < s->rt->shard_count; from++) {
+        if (from == s->id) continue;
+        mbox_ring *ring = mbox_mesh_ring(s->mesh, from, s->id);
+        shard_mbox_ctx ctx = {.s = s, .from = from};
+        if (mbox_drain(ring, shard_mbox_dispatch, &ctx, LIMIT_MBOX_DRAIN_RECORDS_MAX) == 0)
+            continue;
+        /* The producer found the ring full: wake it so it resumes its paused sources. */
+        if (mbox_release(ring)) runtime_wake_shard(s->rt, &s->ring, from);
+    }
+}
+
+/* Outbound: publish each tail written this turn, waking only shards that sleep. */
+static void shard_mbox_publish(shard *s)
+{
+    uint64_t dirty = s->mbox_dirty;
+    s->mbox_dirty = 0;
+    while (dirty != 0) {
+        uint32_t to = (uint32_t)__builtin_ctzll(dirty);
+        dirty &= dirty - 1;
+        if (mbox_publish(mbox_mesh_ring(s->mesh, s->id, to)))
+            runtime_wake_shard(s->rt, &s->ring, to);
+    }
+}
+
 static void shard_flush(shard *s)
 {
     conn *c = s->dirty_head;
@@ -231,6 +292,7 @@ static void shard_flush(shard *s)
         io_uring_buf_ring_advance(s->buf_ring, (int)s->buf_returned);
         s->buf_returned = 0;
     }
+    shard_mbox_publish(s);
     shard_arm_accept(s);
 }
 
@@ -316,19 +378,14 @@ static void shard_wait(shard *s)
     }
     bool work_pending = s->dirty_head != NULL || io_uring_cq_ready(&s->ring) > 0 ||
                         atomic_load(&s->stop_requested) != s->stopping;
-    if (work_pending) {
-        io_uring_submit(&s->ring);
-        return;
-    }
-    atomic_store(&s->sleeping, true);
-    if (atomic_load(&s->stop_requested) != s->stopping) {
-        atomic_store(&s->sleeping, false);
+    /* Dekker with the producers: flag asleep, then re-check the inbound rings (core/mbox.c). */
+    if (work_pending || !mbox_sleep_prepare(s->mesh, s->id)) {
         io_uring_submit(&s->ring);
         return;
     }
     struct io_uring_cqe *cqe;
     int rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, tsp, NULL);
-    atomic_store(&s->sleeping, false);
+    mbox_sleep_end(s->mesh, s->id);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         shard_fatal(s, "io_uring_submit_and_wait_timeout", -rc);
 }
@@ -337,6 +394,7 @@ static void shard_turn(shard *s)
 {
     s->now_ms = timer_now_ms();
     shard_reap(s);
+    shard_mbox_drain(s);
     if (atomic_load(&s->stop_requested) && !s->stopping) shard_begin_stop(s);
     shard_check_alarm(s);
     timer_run_due(&s->timers, s->now_ms, LIMIT_TIMERS_PER_TURN);

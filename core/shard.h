@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 typedef struct conn conn;
+typedef struct mbox_mesh mbox_mesh;
+typedef struct mbox_ring mbox_ring;
 typedef struct runtime runtime;
 typedef struct auth_store auth_store;
 
@@ -73,9 +75,26 @@ typedef struct shard {
     uint64_t stop_deadline_ms;
     bool alarm_seen; /* the resource alarm state this shard last acted on */
 
+    /* Cross-core mailbox: rings to and from every other shard. */
+    mbox_mesh *mesh;
+    uint64_t mbox_dirty; /* bit i: records committed to shard i, tail not yet published */
+
     _Atomic bool stop_requested;
-    _Atomic bool sleeping;
 } shard;
+
+/* Mailbox record kinds and their handlers, run on the receiving shard. */
+typedef void (*shard_mbox_fn)(shard *s, uint32_t from_shard, const void *payload,
+                              uint32_t payload_bytes);
+enum { SHARD_MBOX_KIND_PING = 0, SHARD_MBOX_KINDS_MAX = 32 };
+/* Before the shards start: the handler for one kind. */
+void shard_mbox_register(uint16_t kind, shard_mbox_fn fn);
+/*
+ * Sends one record to another shard; visible to it after this turn. Returns
+ * false when the ring is full: the caller pauses its source and retries on a
+ * later turn (the ring never grows).
+ */
+bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
+                     uint32_t payload_bytes);
 
 /* The thread body; arg is the shard. */
 void *shard_main(void *arg);
