@@ -1,1 +1,7 @@
 # tests/net/: codec unit tests (see net/).
+EXTRA_DIST += tests/net/codec_util.h
+
+check_PROGRAMS += tests/net/test_method
+tests_net_test_method_SOURCES = tests/net/test_method.c tests/net/codec_util.h
+tests_net_test_method_LDADD = $(TEST_LIBS)
+TESTS += tests/net/test_method
