@@ -5,3 +5,8 @@ check_PROGRAMS += tests/net/test_method
 tests_net_test_method_SOURCES = tests/net/test_method.c tests/net/codec_util.h
 tests_net_test_method_LDADD = $(TEST_LIBS)
 TESTS += tests/net/test_method
+
+check_PROGRAMS += tests/net/test_table
+tests_net_test_table_SOURCES = tests/net/test_table.c tests/net/codec_util.h
+tests_net_test_table_LDADD = $(TEST_LIBS)
+TESTS += tests/net/test_table
