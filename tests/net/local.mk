@@ -10,3 +10,8 @@ check_PROGRAMS += tests/net/test_table
 tests_net_test_table_SOURCES = tests/net/test_table.c tests/net/codec_util.h
 tests_net_test_table_LDADD = $(TEST_LIBS)
 TESTS += tests/net/test_table
+
+check_PROGRAMS += tests/net/test_props
+tests_net_test_props_SOURCES = tests/net/test_props.c tests/net/codec_util.h
+tests_net_test_props_LDADD = $(TEST_LIBS)
+TESTS += tests/net/test_props
