@@ -201,7 +201,7 @@ static void session_read_client_capabilities(session *s, amqp_table client_prope
 static void session_refuse_login(conn *c, const char *mechanism, const char *why)
 {
     session *s = session_of(c);
-    LOG_ERROR("closing AMQP connection %s: ACCESS_REFUSED - %s", c->peer_name, why);
+    LOG_ERROR("connection %s: %s login refused: %s", c->peer_name, mechanism, why);
     if (s->cap_auth_failure_close) {
         session_close_connection(c, AMQP_REPLY_ACCESS_REFUSED, AMQP_CONNECTION_START_OK,
                                  "Login was refused using authentication mechanism %s. For "
@@ -711,7 +711,7 @@ void session_free(conn *c)
 void session_peer_closed(conn *c, int err)
 {
     session *s = session_of(c);
-    if (s->phase != SESSION_CLOSED && s->phase != SESSION_AWAIT_HEADER)
+    if (s->phase != SESSION_CLOSED && s->phase != SESSION_CLOSING && s->phase != SESSION_AWAIT_HEADER)
         LOG_WARN("connection %s (vhost '%s', user '%s') closed by the client without "
                  "connection.close%s%s",
                  c->peer_name, s->vhost, s->user, err ? ": " : "", err ? strerror(err) : "");
