@@ -12,3 +12,4 @@ bin_PROGRAMS += ringmq
 ringmq_SOURCES = core/main.c
 ringmq_LDADD = $(RINGMQ_LIBS)
 include core/mbox.mk
+include core/auth.mk
