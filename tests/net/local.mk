@@ -15,3 +15,8 @@ check_PROGRAMS += tests/net/test_props
 tests_net_test_props_SOURCES = tests/net/test_props.c tests/net/codec_util.h
 tests_net_test_props_LDADD = $(TEST_LIBS)
 TESTS += tests/net/test_props
+
+check_PROGRAMS += tests/net/test_frame
+tests_net_test_frame_SOURCES = tests/net/test_frame.c tests/net/codec_util.h
+tests_net_test_frame_LDADD = $(TEST_LIBS)
+TESTS += tests/net/test_frame
