@@ -1,5 +1,5 @@
 /*
- * The user store and SASL response parsing.
+ * The user store (SASL response parsing is in core/auth_sasl.c).
  *
  * Ownership: one auth_store, opened by the main thread before the shards
  * start and closed after they stop. Between those points nothing writes to
@@ -35,13 +35,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AUTH_USERS_FILE "users"
-#define AUTH_VHOSTS_FILE "vhosts"
-#define AUTH_USERS_HEADER "# ringmq users 1"
-#define AUTH_VHOSTS_HEADER "# ringmq vhosts 1"
-#define AUTH_DEFAULT_USER "guest"
+#define AUTH_USERS_FILE       "users"
+#define AUTH_VHOSTS_FILE      "vhosts"
+#define AUTH_USERS_HEADER     "# ringmq users 1"
+#define AUTH_VHOSTS_HEADER    "# ringmq vhosts 1"
+#define AUTH_DEFAULT_USER     "guest"
 #define AUTH_DEFAULT_PASSWORD "guest"
-#define AUTH_DEFAULT_VHOST "/"
+#define AUTH_DEFAULT_VHOST    "/"
 
 STATIC_ASSERT(AUTH_HASH_BYTES % 3 == 0, "hash text needs no base64 padding");
 STATIC_ASSERT(AUTH_HASH_TEXT_BYTES == AUTH_HASH_BYTES / 3 * 4, "hash text length");
@@ -242,8 +242,10 @@ static bool auth_tags_check(const char *tags, auth_error *err)
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-' || c == '.';
         if (!ok) {
-            auth_fail(err, "tags '%s': '%c' is not allowed (tags are [A-Za-z0-9_.-]+, "
-                           "comma-separated)", tags, c);
+            auth_fail(err,
+                      "tags '%s': '%c' is not allowed (tags are [A-Za-z0-9_.-]+, "
+                      "comma-separated)",
+                      tags, c);
             return false;
         }
         tag_empty = false;
@@ -342,8 +344,7 @@ bool auth_user_can_access_vhost(const auth_store *store, const char *user, size_
     return auth_find_permission(u, vhost, vhost_len) != NULL;
 }
 
-bool auth_user_has_tag(const auth_store *store, const char *user, size_t user_len,
-                       const char *tag)
+bool auth_user_has_tag(const auth_store *store, const char *user, size_t user_len, const char *tag)
 {
     ASSERT(tag != NULL);
     const auth_user *u = auth_find_user(store, user, user_len);
@@ -521,8 +522,7 @@ static void auth_permission_remove(auth_store *store, auth_user *u, auth_permiss
     store->perms_count--;
 }
 
-bool auth_permissions_clear(auth_store *store, const char *user, const char *vhost,
-                            auth_error *err)
+bool auth_permissions_clear(auth_store *store, const char *user, const char *vhost, auth_error *err)
 {
     ASSERT(store != NULL && user != NULL && vhost != NULL);
     auth_user *u = auth_user_lookup(store, user, err);
@@ -546,8 +546,8 @@ bool auth_vhost_add(auth_store *store, const char *vhost, auth_error *err)
         return false;
     }
     if (store->vhosts_count == LIMIT_VHOSTS_MAX) {
-        auth_fail(err, "cannot add vhost '%s': the store holds the most vhosts allowed (%u)",
-                  vhost, LIMIT_VHOSTS_MAX);
+        auth_fail(err, "cannot add vhost '%s': the store holds the most vhosts allowed (%u)", vhost,
+                  LIMIT_VHOSTS_MAX);
         return false;
     }
     snprintf(store->vhosts[store->vhosts_count++], sizeof(auth_name), "%s", vhost);
@@ -575,7 +575,10 @@ bool auth_vhost_delete(auth_store *store, const char *vhost, auth_error *err)
 
 /* ---- Listing ---- */
 
-uint32_t auth_users_count(const auth_store *store) { return store->users_count; }
+uint32_t auth_users_count(const auth_store *store)
+{
+    return store->users_count;
+}
 
 auth_user_view auth_user_at(const auth_store *store, uint32_t user_index)
 {
@@ -595,7 +598,10 @@ auth_permission_view auth_permission_at(const auth_store *store, uint32_t user_i
         .vhost = p->vhost, .configure = p->configure, .write = p->write, .read = p->read};
 }
 
-uint32_t auth_vhosts_count(const auth_store *store) { return store->vhosts_count; }
+uint32_t auth_vhosts_count(const auth_store *store)
+{
+    return store->vhosts_count;
+}
 
 const char *auth_vhost_at(const auth_store *store, uint32_t vhost_index)
 {
@@ -636,6 +642,8 @@ static int auth_read_all(int fd, char *buf, size_t size)
 static auth_read_result auth_file_read(const char *path, size_t size_max, char **out,
                                        size_t *out_len, auth_error *err)
 {
+    ASSERT(path != NULL && out != NULL && out_len != NULL);
+    ASSERT(size_max > 0);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return AUTH_READ_MISSING;
@@ -677,9 +685,11 @@ static bool auth_write_all(int fd, const char *data, size_t len)
 }
 
 /* Replaces dir/name with data: write dir/name.tmp, fsync, rename, fsync dir. */
-static bool auth_file_write_atomic(const char *dir, const char *name, const char *data,
-                                   size_t len, auth_error *err)
+static bool auth_file_write_atomic(const char *dir, const char *name, const char *data, size_t len,
+                                   auth_error *err)
 {
+    ASSERT(dir != NULL && dir[0] != '\0' && name != NULL);
+    ASSERT(data != NULL || len == 0);
     char tmp[LIMIT_PATH_BYTES_MAX + 16], path[LIMIT_PATH_BYTES_MAX + 16];
     if (!auth_path(tmp, sizeof(tmp), dir, name, ".tmp", err) ||
         !auth_path(path, sizeof(path), dir, name, "", err))
@@ -690,8 +700,10 @@ static bool auth_file_write_atomic(const char *dir, const char *name, const char
         return false;
     }
     const char *failed = NULL;
-    if (!auth_write_all(fd, data, len)) failed = "write";
-    else if (fsync(fd) != 0) failed = "fsync";
+    if (!auth_write_all(fd, data, len))
+        failed = "write";
+    else if (fsync(fd) != 0)
+        failed = "fsync";
     int saved_errno = errno;
     if (close(fd) != 0 && failed == NULL) {
         failed = "close";
@@ -732,6 +744,8 @@ static bool auth_parse_lines(auth_store *store, char *text, size_t len, const ch
                              const char *header,
                              bool (*line_fn)(auth_store *, char *, auth_error *), auth_error *err)
 {
+    ASSERT(text != NULL && text[len] == '\0');
+    ASSERT(header != NULL && line_fn != NULL);
     if (memchr(text, '\0', len) != NULL) {
         auth_fail(err, "%s: holds a NUL byte", path);
         return false;
@@ -784,6 +798,8 @@ static bool auth_parse_user_line(auth_store *store, char *line, auth_error *err)
         return false;
     }
     if (!auth_user_insert(store, name, hash, tags, err)) return false;
+    ASSERT(store->users_count > 0);
+    ASSERT(store->users[store->users_count - 1].perms_count == 0);
     for (;;) {
         char *vhost = auth_field_next(&cursor);
         if (vhost == NULL) return true;
@@ -801,7 +817,8 @@ static bool auth_parse_user_line(auth_store *store, char *line, auth_error *err)
         }
         if (!auth_vhost_exists(store, vhost, strlen(vhost))) {
             /* A save interrupted between the two renames can leave this behind. */
-            LOG_WARN("auth: user '%s': dropping permissions on missing vhost '%.255s'", name, vhost);
+            LOG_WARN("auth: user '%s': dropping permissions on missing vhost '%.255s'", name,
+                     vhost);
             continue;
         }
         if (!auth_permissions_set(store, name, vhost, configure, write, read, err)) return false;
@@ -863,10 +880,10 @@ static bool auth_store_load(auth_store *store, char *users_text, size_t users_le
         return false;
     char *vhosts_text = NULL;
     size_t vhosts_len = 0;
-    auth_read_result r = auth_file_read(vhosts_path, LIMIT_AUTH_VHOSTS_FILE_BYTES_MAX,
-                                        &vhosts_text, &vhosts_len, err);
-    if (r == AUTH_READ_MISSING) auth_fail(err, "%s is missing (but %s exists)", vhosts_path,
-                                          users_path);
+    auth_read_result r = auth_file_read(vhosts_path, LIMIT_AUTH_VHOSTS_FILE_BYTES_MAX, &vhosts_text,
+                                        &vhosts_len, err);
+    if (r == AUTH_READ_MISSING)
+        auth_fail(err, "%s is missing (but %s exists)", vhosts_path, users_path);
     if (r != AUTH_READ_OK) return false;
     bool ok = auth_parse_lines(store, vhosts_text, vhosts_len, vhosts_path, AUTH_VHOSTS_HEADER,
                                auth_parse_vhost_line, err) &&
@@ -904,8 +921,8 @@ auth_store *auth_store_open(const char *data_dir, auth_error *err)
         /* First start. The users file is written last, so its absence also covers a first
          * start that crashed half-way: any vhosts file is overwritten. */
         ok = auth_store_add_defaults(store, err) && auth_store_save(store, err);
-        if (ok) LOG_INFO("auth: created %s with the default user '%s'", users_path,
-                         AUTH_DEFAULT_USER);
+        if (ok)
+            LOG_INFO("auth: created %s with the default user '%s'", users_path, AUTH_DEFAULT_USER);
     } else if (r == AUTH_READ_OK) {
         ok = auth_store_load(store, users_text, users_len, users_path, err);
         free(users_text);
@@ -982,88 +999,4 @@ void auth_store_close(auth_store *store)
     free(store->users);
     free(store->vhosts);
     free(store);
-}
-
-/* ---- SASL ---- */
-
-auth_sasl_result auth_sasl_plain_parse(const uint8_t *response, size_t response_len,
-                                       auth_credentials *out)
-{
-    ASSERT(response != NULL || response_len == 0);
-    ASSERT(out != NULL);
-    if (response_len > LIMIT_SASL_RESPONSE_BYTES_MAX) return AUTH_SASL_TOO_LONG;
-    const uint8_t *end = response + response_len;
-    const uint8_t *nul1 = response_len > 0 ? memchr(response, 0, response_len) : NULL;
-    if (nul1 == NULL) return AUTH_SASL_MALFORMED;
-    const uint8_t *user = nul1 + 1;
-    const uint8_t *nul2 = memchr(user, 0, (size_t)(end - user));
-    if (nul2 == NULL) return AUTH_SASL_MALFORMED;
-    const uint8_t *pass = nul2 + 1;
-    if (memchr(pass, 0, (size_t)(end - pass)) != NULL) return AUTH_SASL_MALFORMED;
-
-    size_t authzid_len = (size_t)(nul1 - response);
-    size_t user_len = (size_t)(nul2 - user), pass_len = (size_t)(end - pass);
-    if (authzid_len > LIMIT_USER_NAME_BYTES_MAX || user_len > LIMIT_USER_NAME_BYTES_MAX ||
-        pass_len > LIMIT_PASSWORD_BYTES_MAX)
-        return AUTH_SASL_TOO_LONG;
-    ASSERT(authzid_len + user_len + pass_len + 2 == response_len);
-    *out = (auth_credentials){.user = (const char *)user, .user_len = user_len,
-                              .pass = (const char *)pass, .pass_len = pass_len};
-    return AUTH_SASL_OK;
-}
-
-static bool auth_key_is(const uint8_t *key, size_t key_len, const char *want)
-{
-    return key_len == strlen(want) && memcmp(key, want, key_len) == 0;
-}
-
-auth_sasl_result auth_sasl_amqplain_parse(const uint8_t *response, size_t response_len,
-                                          auth_credentials *out)
-{
-    ASSERT(response != NULL || response_len == 0);
-    ASSERT(out != NULL);
-    if (response_len > LIMIT_SASL_RESPONSE_BYTES_MAX) return AUTH_SASL_TOO_LONG;
-    auth_credentials found = {0};
-    bool have_user = false, have_pass = false;
-    size_t pos = 0;
-    while (pos < response_len) {
-        /* shortstr key: length octet, then 1..255 bytes. */
-        size_t key_len = response[pos++];
-        if (key_len == 0 || key_len > response_len - pos) return AUTH_SASL_MALFORMED;
-        const uint8_t *key = response + pos;
-        pos += key_len;
-        /* 'S' then a longstr: 32-bit big-endian length, then the bytes. */
-        if (response_len - pos < 5 || response[pos] != 'S') return AUTH_SASL_MALFORMED;
-        const uint8_t *p = response + pos + 1;
-        size_t value_len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-        pos += 5;
-        if (value_len > response_len - pos) return AUTH_SASL_MALFORMED;
-        const char *value = (const char *)response + pos;
-        pos += value_len;
-        if (auth_key_is(key, key_len, "LOGIN")) {
-            if (have_user) return AUTH_SASL_MALFORMED;
-            if (value_len > LIMIT_USER_NAME_BYTES_MAX) return AUTH_SASL_TOO_LONG;
-            have_user = true;
-            found.user = value, found.user_len = value_len;
-        } else if (auth_key_is(key, key_len, "PASSWORD")) {
-            if (have_pass) return AUTH_SASL_MALFORMED;
-            if (value_len > LIMIT_PASSWORD_BYTES_MAX) return AUTH_SASL_TOO_LONG;
-            have_pass = true;
-            found.pass = value, found.pass_len = value_len;
-        }
-    }
-    ASSERT(pos == response_len);
-    if (!have_user || !have_pass) return AUTH_SASL_MALFORMED;
-    *out = found;
-    return AUTH_SASL_OK;
-}
-
-const char *auth_sasl_result_name(auth_sasl_result result)
-{
-    switch (result) {
-    case AUTH_SASL_OK: return "ok";
-    case AUTH_SASL_MALFORMED: return "malformed";
-    case AUTH_SASL_TOO_LONG: return "too long";
-    }
-    UNREACHABLE();
 }

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_SALT_BYTES 4u
-#define AUTH_HASH_BYTES (AUTH_SALT_BYTES + SHA256_DIGEST_BYTES) /* salt ++ digest */
+#define AUTH_SALT_BYTES      4u
+#define AUTH_HASH_BYTES      (AUTH_SALT_BYTES + SHA256_DIGEST_BYTES) /* salt ++ digest */
 #define AUTH_HASH_TEXT_BYTES 48u /* base64 of AUTH_HASH_BYTES, no padding needed */
 
 /* Error text for the operator, e.g. "user 'bob' already exists". */
@@ -67,8 +67,7 @@ bool auth_user_exists(const auth_store *store, const char *user, size_t user_len
 bool auth_user_can_access_vhost(const auth_store *store, const char *user, size_t user_len,
                                 const char *vhost, size_t vhost_len);
 bool auth_vhost_exists(const auth_store *store, const char *vhost, size_t vhost_len);
-bool auth_user_has_tag(const auth_store *store, const char *user, size_t user_len,
-                       const char *tag);
+bool auth_user_has_tag(const auth_store *store, const char *user, size_t user_len, const char *tag);
 /* RabbitMQ's loopback_users: these users may log in only from a loopback address. The
  * default list is "guest". */
 bool auth_user_is_loopback_only(const auth_store *store, const char *user, size_t user_len);

@@ -11,7 +11,8 @@
 
 #include <string.h>
 
-/* FIPS 180-4, 4.2.2: first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
+/* FIPS 180-4, 4.2.2: first 32 bits of the fractional parts of the cube roots of the first 64
+ * primes. */
 static const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -23,12 +24,16 @@ static const uint32_t sha256_k[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-/* FIPS 180-4, 5.3.3: first 32 bits of the fractional parts of the square roots of the first 8 primes. */
+/* FIPS 180-4, 5.3.3: first 32 bits of the fractional parts of the square roots of the first 8
+ * primes. */
 static const uint32_t sha256_h0[8] = {
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
-static inline uint32_t sha256_rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32u - n)); }
+static inline uint32_t sha256_rotr(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32u - n));
+}
 
 static inline uint32_t sha256_load_be32(const uint8_t *p)
 {

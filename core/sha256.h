@@ -9,13 +9,13 @@
 #include <stdint.h>
 
 #define SHA256_DIGEST_BYTES 32u
-#define SHA256_BLOCK_BYTES 64u
+#define SHA256_BLOCK_BYTES  64u
 
 typedef struct {
     uint32_t state[8];
-    uint64_t message_bytes;        /* bytes absorbed so far */
+    uint64_t message_bytes; /* bytes absorbed so far */
     uint8_t block[SHA256_BLOCK_BYTES];
-    uint32_t block_used_bytes;     /* bytes of block filled, < SHA256_BLOCK_BYTES */
+    uint32_t block_used_bytes; /* bytes of block filled, < SHA256_BLOCK_BYTES */
 } sha256_ctx;
 
 void sha256_init(sha256_ctx *ctx);

@@ -17,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTL_EXIT_OK 0
-#define CTL_EXIT_ERROR 1
-#define CTL_EXIT_USAGE 64 /* sysexits.h EX_USAGE, as rabbitmqctl */
-#define CTL_ARGS_MAX 8    /* most positional arguments of any command (set_user_tags) */
+#define CTL_EXIT_OK       0
+#define CTL_EXIT_ERROR    1
+#define CTL_EXIT_USAGE    64 /* sysexits.h EX_USAGE, as rabbitmqctl */
+#define CTL_ARGS_MAX      8  /* most positional arguments of any command (set_user_tags) */
 #define CTL_DEFAULT_VHOST "/"
 
 typedef struct {
     auth_store *store;
-    const char *vhost;            /* -p VHOST, default "/" */
+    const char *vhost; /* -p VHOST, default "/" */
     const char *args[CTL_ARGS_MAX];
     int args_count;
     bool quiet;
@@ -36,7 +36,8 @@ typedef struct {
     const char *name;
     int args_min;
     int args_max;
-    bool writes; /* save the store afterwards */
+    bool writes;       /* save the store afterwards */
+    bool vhost_option; /* takes -p VHOST */
     const char *usage;
     bool (*run)(ctl_context *ctx);
 } ctl_command;
@@ -110,8 +111,10 @@ static void ctl_print_tags(const char *tags)
 {
     putchar('[');
     for (const char *p = tags; *p != '\0'; p++) {
-        if (*p == ',') fputs(", ", stdout);
-        else putchar(*p);
+        if (*p == ',')
+            fputs(", ", stdout);
+        else
+            putchar(*p);
     }
     putchar(']');
 }
@@ -159,8 +162,7 @@ static bool ctl_list_vhosts(ctl_context *ctx)
 {
     ctl_say(ctx, "Listing vhosts ...");
     if (!ctx->quiet) puts("name");
-    for (uint32_t i = 0; i < auth_vhosts_count(ctx->store); i++)
-        puts(auth_vhost_at(ctx->store, i));
+    for (uint32_t i = 0; i < auth_vhosts_count(ctx->store); i++) puts(auth_vhost_at(ctx->store, i));
     return true;
 }
 
@@ -220,21 +222,23 @@ static bool ctl_list_user_permissions(ctl_context *ctx)
 }
 
 static const ctl_command ctl_commands[] = {
-    {"add_user", 1, 2, true, "add_user NAME [PASSWORD]", ctl_add_user},
-    {"delete_user", 1, 1, true, "delete_user NAME", ctl_delete_user},
-    {"change_password", 1, 2, true, "change_password NAME [PASSWORD]", ctl_change_password},
-    {"set_user_tags", 1, CTL_ARGS_MAX, true, "set_user_tags NAME [TAG ...]", ctl_set_user_tags},
-    {"list_users", 0, 0, false, "list_users", ctl_list_users},
-    {"authenticate_user", 1, 2, false, "authenticate_user NAME [PASSWORD]",
+    {"add_user", 1, 2, true, false, "add_user NAME [PASSWORD]", ctl_add_user},
+    {"delete_user", 1, 1, true, false, "delete_user NAME", ctl_delete_user},
+    {"change_password", 1, 2, true, false, "change_password NAME [PASSWORD]", ctl_change_password},
+    {"set_user_tags", 1, CTL_ARGS_MAX, true, false, "set_user_tags NAME [TAG ...]",
+     ctl_set_user_tags},
+    {"list_users", 0, 0, false, false, "list_users", ctl_list_users},
+    {"authenticate_user", 1, 2, false, false, "authenticate_user NAME [PASSWORD]",
      ctl_authenticate_user},
-    {"add_vhost", 1, 1, true, "add_vhost NAME", ctl_add_vhost},
-    {"delete_vhost", 1, 1, true, "delete_vhost NAME", ctl_delete_vhost},
-    {"list_vhosts", 0, 0, false, "list_vhosts", ctl_list_vhosts},
-    {"set_permissions", 4, 4, true, "set_permissions [-p VHOST] USER CONF WRITE READ",
+    {"add_vhost", 1, 1, true, false, "add_vhost NAME", ctl_add_vhost},
+    {"delete_vhost", 1, 1, true, false, "delete_vhost NAME", ctl_delete_vhost},
+    {"list_vhosts", 0, 0, false, false, "list_vhosts", ctl_list_vhosts},
+    {"set_permissions", 4, 4, true, true, "set_permissions [-p VHOST] USER CONF WRITE READ",
      ctl_set_permissions},
-    {"clear_permissions", 1, 1, true, "clear_permissions [-p VHOST] USER", ctl_clear_permissions},
-    {"list_permissions", 0, 0, false, "list_permissions [-p VHOST]", ctl_list_permissions},
-    {"list_user_permissions", 1, 1, false, "list_user_permissions USER",
+    {"clear_permissions", 1, 1, true, true, "clear_permissions [-p VHOST] USER",
+     ctl_clear_permissions},
+    {"list_permissions", 0, 0, false, true, "list_permissions [-p VHOST]", ctl_list_permissions},
+    {"list_user_permissions", 1, 1, false, false, "list_user_permissions USER",
      ctl_list_user_permissions},
 };
 
@@ -299,8 +303,7 @@ static int ctl_parse_globals(int argc, char **argv, char *data_dir, size_t data_
 static bool ctl_parse_args(ctl_context *ctx, const ctl_command *cmd, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        bool takes_vhost = strstr(cmd->usage, "-p VHOST") != NULL;
-        if (takes_vhost && (strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "--vhost") == 0)) {
+        if (cmd->vhost_option && (strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "--vhost") == 0)) {
             if (i + 1 == argc) return false;
             ctx->vhost = argv[++i];
             continue;

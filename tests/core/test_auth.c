@@ -145,9 +145,10 @@ static void test_sha256_448_bits(void **state)
 static void test_sha256_896_bits(void **state)
 {
     (void)state;
-    assert_sha256("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklm"
-                  "nopqrlmnopqrsmnopqrstnopqrstu",
-                  "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    assert_sha256(
+        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklm"
+        "nopqrlmnopqrsmnopqrstnopqrstu",
+        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
 }
 
 static void test_sha256_million_a(void **state)
@@ -311,12 +312,17 @@ static void test_store_save_reload_round_trip(void **state)
     assert_true(auth_vhost_add(store, "prod", err));
     assert_true(auth_vhost_add(store, "with space/and,comma", err));
     assert_true(auth_user_add(store, "alice", "alice-pw", err));
-    assert_true(auth_user_add(store, "b\xc3\xb6" "b", "p\xc3\xa4ss", err));
+    assert_true(auth_user_add(store,
+                              "b\xc3\xb6"
+                              "b",
+                              "p\xc3\xa4ss", err));
     assert_true(auth_user_set_tags(store, "alice", "monitoring,policymaker", err));
     assert_true(auth_permissions_set(store, "alice", "prod", "", "^amq\\.", "a|b,c", err));
     assert_true(auth_permissions_set(store, "alice", "/", ".*", ".*", ".*", err));
-    assert_true(auth_permissions_set(store, "b\xc3\xb6" "b", "with space/and,comma", "x", "y", "z",
-                                     err));
+    assert_true(auth_permissions_set(store,
+                                     "b\xc3\xb6"
+                                     "b",
+                                     "with space/and,comma", "x", "y", "z", err));
     assert_true(auth_store_save(store, err));
     auth_store_close(store);
 
@@ -334,9 +340,18 @@ static void test_store_save_reload_round_trip(void **state)
     assert_string_equal(p.write, "^amq\\.");
     assert_string_equal(p.read, "a|b,c");
     assert_true(check(store, "alice", "alice-pw"));
-    assert_true(check(store, "b\xc3\xb6" "b", "p\xc3\xa4ss"));
-    assert_true(can_access(store, "b\xc3\xb6" "b", "with space/and,comma"));
-    assert_false(can_access(store, "b\xc3\xb6" "b", "/"));
+    assert_true(check(store,
+                      "b\xc3\xb6"
+                      "b",
+                      "p\xc3\xa4ss"));
+    assert_true(can_access(store,
+                           "b\xc3\xb6"
+                           "b",
+                           "with space/and,comma"));
+    assert_false(can_access(store,
+                            "b\xc3\xb6"
+                            "b",
+                            "/"));
     assert_true(auth_user_has_tag(store, "alice", 5, "policymaker"));
     assert_false(auth_user_is_loopback_only(store, "alice", 5));
     auth_store_close(store);
