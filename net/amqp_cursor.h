@@ -69,7 +69,10 @@ static inline void rd_longlong(amqp_reader *r, uint64_t *v)
     r->p += 8;
 }
 
-static inline void rd_timestamp(amqp_reader *r, uint64_t *v) { rd_longlong(r, v); }
+static inline void rd_timestamp(amqp_reader *r, uint64_t *v)
+{
+    rd_longlong(r, v);
+}
 
 static inline void rd_shortstr(amqp_reader *r, amqp_bytes *v)
 {
@@ -130,14 +133,38 @@ static inline void sz_fixed(amqp_sizer *s, size_t n)
     s->bit_n = AMQP_BITS_NONE;
     s->n += n;
 }
-static inline void sz_octet(amqp_sizer *s, uint8_t v) { (void)v, sz_fixed(s, 1); }
-static inline void sz_short(amqp_sizer *s, uint16_t v) { (void)v, sz_fixed(s, 2); }
-static inline void sz_long(amqp_sizer *s, uint32_t v) { (void)v, sz_fixed(s, 4); }
-static inline void sz_longlong(amqp_sizer *s, uint64_t v) { (void)v, sz_fixed(s, 8); }
-static inline void sz_timestamp(amqp_sizer *s, uint64_t v) { (void)v, sz_fixed(s, 8); }
-static inline void sz_shortstr(amqp_sizer *s, amqp_bytes v) { sz_fixed(s, 1 + (size_t)v.len); }
-static inline void sz_longstr(amqp_sizer *s, amqp_bytes v) { sz_fixed(s, 4 + (size_t)v.len); }
-static inline void sz_table(amqp_sizer *s, amqp_table v) { sz_fixed(s, 4 + (size_t)v.len); }
+static inline void sz_octet(amqp_sizer *s, uint8_t v)
+{
+    (void)v, sz_fixed(s, 1);
+}
+static inline void sz_short(amqp_sizer *s, uint16_t v)
+{
+    (void)v, sz_fixed(s, 2);
+}
+static inline void sz_long(amqp_sizer *s, uint32_t v)
+{
+    (void)v, sz_fixed(s, 4);
+}
+static inline void sz_longlong(amqp_sizer *s, uint64_t v)
+{
+    (void)v, sz_fixed(s, 8);
+}
+static inline void sz_timestamp(amqp_sizer *s, uint64_t v)
+{
+    (void)v, sz_fixed(s, 8);
+}
+static inline void sz_shortstr(amqp_sizer *s, amqp_bytes v)
+{
+    sz_fixed(s, 1 + (size_t)v.len);
+}
+static inline void sz_longstr(amqp_sizer *s, amqp_bytes v)
+{
+    sz_fixed(s, 4 + (size_t)v.len);
+}
+static inline void sz_table(amqp_sizer *s, amqp_table v)
+{
+    sz_fixed(s, 4 + (size_t)v.len);
+}
 static inline void sz_bit(amqp_sizer *s, bool v)
 {
     (void)v;
@@ -194,7 +221,10 @@ static inline void wr_longlong(amqp_writer *w, uint64_t v)
     w->p += 8;
 }
 
-static inline void wr_timestamp(amqp_writer *w, uint64_t v) { wr_longlong(w, v); }
+static inline void wr_timestamp(amqp_writer *w, uint64_t v)
+{
+    wr_longlong(w, v);
+}
 
 static inline void wr_shortstr(amqp_writer *w, amqp_bytes v)
 {

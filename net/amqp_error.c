@@ -12,26 +12,46 @@
 const char *amqp_reply_code_name(uint16_t reply_code)
 {
     switch (reply_code) {
-    case AMQP_REPLY_SUCCESS: return "REPLY_SUCCESS";
-    case AMQP_REPLY_CONTENT_TOO_LARGE: return "CONTENT_TOO_LARGE";
-    case AMQP_REPLY_NO_ROUTE: return "NO_ROUTE";
-    case AMQP_REPLY_NO_CONSUMERS: return "NO_CONSUMERS";
-    case AMQP_REPLY_CONNECTION_FORCED: return "CONNECTION_FORCED";
-    case AMQP_REPLY_INVALID_PATH: return "INVALID_PATH";
-    case AMQP_REPLY_ACCESS_REFUSED: return "ACCESS_REFUSED";
-    case AMQP_REPLY_NOT_FOUND: return "NOT_FOUND";
-    case AMQP_REPLY_RESOURCE_LOCKED: return "RESOURCE_LOCKED";
-    case AMQP_REPLY_PRECONDITION_FAILED: return "PRECONDITION_FAILED";
-    case AMQP_REPLY_FRAME_ERROR: return "FRAME_ERROR";
-    case AMQP_REPLY_SYNTAX_ERROR: return "SYNTAX_ERROR";
-    case AMQP_REPLY_COMMAND_INVALID: return "COMMAND_INVALID";
-    case AMQP_REPLY_CHANNEL_ERROR: return "CHANNEL_ERROR";
-    case AMQP_REPLY_UNEXPECTED_FRAME: return "UNEXPECTED_FRAME";
-    case AMQP_REPLY_RESOURCE_ERROR: return "RESOURCE_ERROR";
-    case AMQP_REPLY_NOT_ALLOWED: return "NOT_ALLOWED";
-    case AMQP_REPLY_NOT_IMPLEMENTED: return "NOT_IMPLEMENTED";
-    case AMQP_REPLY_INTERNAL_ERROR: return "INTERNAL_ERROR";
-    default: return "UNKNOWN";
+    case AMQP_REPLY_SUCCESS:
+        return "REPLY_SUCCESS";
+    case AMQP_REPLY_CONTENT_TOO_LARGE:
+        return "CONTENT_TOO_LARGE";
+    case AMQP_REPLY_NO_ROUTE:
+        return "NO_ROUTE";
+    case AMQP_REPLY_NO_CONSUMERS:
+        return "NO_CONSUMERS";
+    case AMQP_REPLY_CONNECTION_FORCED:
+        return "CONNECTION_FORCED";
+    case AMQP_REPLY_INVALID_PATH:
+        return "INVALID_PATH";
+    case AMQP_REPLY_ACCESS_REFUSED:
+        return "ACCESS_REFUSED";
+    case AMQP_REPLY_NOT_FOUND:
+        return "NOT_FOUND";
+    case AMQP_REPLY_RESOURCE_LOCKED:
+        return "RESOURCE_LOCKED";
+    case AMQP_REPLY_PRECONDITION_FAILED:
+        return "PRECONDITION_FAILED";
+    case AMQP_REPLY_FRAME_ERROR:
+        return "FRAME_ERROR";
+    case AMQP_REPLY_SYNTAX_ERROR:
+        return "SYNTAX_ERROR";
+    case AMQP_REPLY_COMMAND_INVALID:
+        return "COMMAND_INVALID";
+    case AMQP_REPLY_CHANNEL_ERROR:
+        return "CHANNEL_ERROR";
+    case AMQP_REPLY_UNEXPECTED_FRAME:
+        return "UNEXPECTED_FRAME";
+    case AMQP_REPLY_RESOURCE_ERROR:
+        return "RESOURCE_ERROR";
+    case AMQP_REPLY_NOT_ALLOWED:
+        return "NOT_ALLOWED";
+    case AMQP_REPLY_NOT_IMPLEMENTED:
+        return "NOT_IMPLEMENTED";
+    case AMQP_REPLY_INTERNAL_ERROR:
+        return "INTERNAL_ERROR";
+    default:
+        return "UNKNOWN";
     }
 }
 

@@ -49,12 +49,14 @@ static bool frame_header_read(const uint8_t *p, uint32_t frame_max, amqp_frame *
     switch (type) {
     case AMQP_FRAME_METHOD:
     case AMQP_FRAME_HEADER:
-    case AMQP_FRAME_BODY: break;
+    case AMQP_FRAME_BODY:
+        break;
     case AMQP_FRAME_HEARTBEAT:
         if (payload_len != 0)
             return amqp_error_set(err, AMQP_REPLY_FRAME_ERROR, 0, 0, "heartbeat with payload");
         break;
-    default: return amqp_error_set(err, AMQP_REPLY_FRAME_ERROR, 0, 0, "unknown frame type");
+    default:
+        return amqp_error_set(err, AMQP_REPLY_FRAME_ERROR, 0, 0, "unknown frame type");
     }
     if (payload_len > frame_max - LIMIT_FRAME_OVERHEAD_BYTES)
         return amqp_error_set(err, AMQP_REPLY_FRAME_ERROR, 0, 0, "frame larger than frame_max");
@@ -166,8 +168,8 @@ ssize_t amqp_frame_write_method(uint8_t *out, size_t cap, uint16_t channel, cons
     ASSERT(out != NULL || cap == 0);
     ASSERT(m != NULL);
     if (cap < LIMIT_FRAME_OVERHEAD_BYTES) return no_space(err);
-    ssize_t n = amqp_method_encode(m, out + AMQP_FRAME_HEADER_BYTES,
-                                   cap - LIMIT_FRAME_OVERHEAD_BYTES, err);
+    ssize_t n =
+        amqp_method_encode(m, out + AMQP_FRAME_HEADER_BYTES, cap - LIMIT_FRAME_OVERHEAD_BYTES, err);
     if (n < 0) return -1;
     ASSERT((size_t)n <= UINT32_MAX);
     amqp_frame_put_header(out, AMQP_FRAME_METHOD, channel, (uint32_t)n);

@@ -72,7 +72,8 @@ size_t amqp_method_size(const amqp_method *meth)
     amqp_sizer s = {.n = 4, .bit_n = AMQP_BITS_NONE};
     switch (meth->id) {
         AMQP_METHOD_LIST(SZ_CASE)
-    default: UNREACHABLE();
+    default:
+        UNREACHABLE();
     }
     return s.n;
 }
@@ -102,7 +103,8 @@ ssize_t amqp_method_encode(const amqp_method *meth, uint8_t *out, size_t cap, am
     wr_short(&w, method_id);
     switch (meth->id) {
         AMQP_METHOD_LIST(ENC_CASE)
-    default: UNREACHABLE();
+    default:
+        UNREACHABLE();
     }
     if (w.bad_shortstr) {
         amqp_error_set(err, AMQP_REPLY_SYNTAX_ERROR, class_id, method_id,
@@ -123,11 +125,14 @@ ssize_t amqp_method_encode(const amqp_method *meth, uint8_t *out, size_t cap, am
 /* ---- the table's metadata ---- */
 
 #define NAME_CASE(E, n, s, c, m, sync, content)                                                    \
-    case AMQP_##E: return s;
+    case AMQP_##E:                                                                                 \
+        return s;
 #define SYNC_CASE(E, n, s, c, m, sync, content)                                                    \
-    case AMQP_##E: return sync;
+    case AMQP_##E:                                                                                 \
+        return sync;
 #define CONTENT_CASE(E, n, s, c, m, sync, content)                                                 \
-    case AMQP_##E: return content;
+    case AMQP_##E:                                                                                 \
+        return content;
 #define ID_ITEM(E, n, s, c, m, sync, content) AMQP_##E,
 
 static const amqp_method_id method_ids[] = {AMQP_METHOD_LIST(ID_ITEM)};
@@ -142,7 +147,8 @@ const char *amqp_method_name(uint32_t id)
 {
     switch (id) {
         AMQP_METHOD_LIST(NAME_CASE)
-    default: return "?unknown";
+    default:
+        return "?unknown";
     }
 }
 
@@ -151,7 +157,8 @@ bool amqp_method_is_synchronous(uint32_t id)
     ASSERT(amqp_method_known(id));
     switch (id) {
         AMQP_METHOD_LIST(SYNC_CASE)
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -160,7 +167,8 @@ bool amqp_method_has_content(uint32_t id)
     ASSERT(amqp_method_known(id));
     switch (id) {
         AMQP_METHOD_LIST(CONTENT_CASE)
-    default: return false;
+    default:
+        return false;
     }
 }
 

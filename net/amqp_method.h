@@ -50,8 +50,14 @@ typedef struct amqp_method {
 enum { AMQP_METHOD_COUNT = 0 AMQP_METHOD_LIST(AMQP__COUNT) };
 #undef AMQP__COUNT
 
-static inline uint16_t amqp_method_class_id(amqp_method_id id) { return (uint16_t)(id >> 16); }
-static inline uint16_t amqp_method_method_id(amqp_method_id id) { return (uint16_t)(id & 0xFFFF); }
+static inline uint16_t amqp_method_class_id(amqp_method_id id)
+{
+    return (uint16_t)(id >> 16);
+}
+static inline uint16_t amqp_method_method_id(amqp_method_id id)
+{
+    return (uint16_t)(id & 0xFFFF);
+}
 
 /* True if (class_id, method_id) names a method of the table. */
 bool amqp_method_known(uint32_t id);

@@ -24,22 +24,29 @@ static int field_fixed_bytes(uint8_t type)
     switch (type) {
     case AMQP_FIELD_BOOL:
     case AMQP_FIELD_INT8:
-    case AMQP_FIELD_UINT8: return 1;
+    case AMQP_FIELD_UINT8:
+        return 1;
     case AMQP_FIELD_INT16:
-    case AMQP_FIELD_UINT16: return 2;
+    case AMQP_FIELD_UINT16:
+        return 2;
     case AMQP_FIELD_INT32:
     case AMQP_FIELD_UINT32:
-    case AMQP_FIELD_FLOAT: return 4;
-    case AMQP_FIELD_DECIMAL: return 5;
+    case AMQP_FIELD_FLOAT:
+        return 4;
+    case AMQP_FIELD_DECIMAL:
+        return 5;
     case AMQP_FIELD_INT64:
     case AMQP_FIELD_DOUBLE:
-    case AMQP_FIELD_TIMESTAMP: return 8;
+    case AMQP_FIELD_TIMESTAMP:
+        return 8;
     case AMQP_FIELD_LONGSTR:
     case AMQP_FIELD_BYTES:
     case AMQP_FIELD_ARRAY:
     case AMQP_FIELD_TABLE:
-    case AMQP_FIELD_VOID: return 0;
-    default: return -1;
+    case AMQP_FIELD_VOID:
+        return 0;
+    default:
+        return -1;
     }
 }
 
@@ -54,13 +61,27 @@ static void field_read_fixed(uint8_t type, const uint8_t *p, amqp_field *out)
     uint32_t u32;
     uint64_t u64;
     switch (type) {
-    case AMQP_FIELD_BOOL: out->v.boolean = p[0] != 0; break;
-    case AMQP_FIELD_INT8: out->v.i8 = (int8_t)p[0]; break;
-    case AMQP_FIELD_UINT8: out->v.u8 = p[0]; break;
-    case AMQP_FIELD_INT16: out->v.i16 = (int16_t)amqp_wire_get_u16(p); break;
-    case AMQP_FIELD_UINT16: out->v.u16 = amqp_wire_get_u16(p); break;
-    case AMQP_FIELD_INT32: out->v.i32 = (int32_t)amqp_wire_get_u32(p); break;
-    case AMQP_FIELD_UINT32: out->v.u32 = amqp_wire_get_u32(p); break;
+    case AMQP_FIELD_BOOL:
+        out->v.boolean = p[0] != 0;
+        break;
+    case AMQP_FIELD_INT8:
+        out->v.i8 = (int8_t)p[0];
+        break;
+    case AMQP_FIELD_UINT8:
+        out->v.u8 = p[0];
+        break;
+    case AMQP_FIELD_INT16:
+        out->v.i16 = (int16_t)amqp_wire_get_u16(p);
+        break;
+    case AMQP_FIELD_UINT16:
+        out->v.u16 = amqp_wire_get_u16(p);
+        break;
+    case AMQP_FIELD_INT32:
+        out->v.i32 = (int32_t)amqp_wire_get_u32(p);
+        break;
+    case AMQP_FIELD_UINT32:
+        out->v.u32 = amqp_wire_get_u32(p);
+        break;
     case AMQP_FIELD_FLOAT:
         u32 = amqp_wire_get_u32(p);
         memcpy(&out->v.f32, &u32, sizeof(u32));
@@ -69,13 +90,18 @@ static void field_read_fixed(uint8_t type, const uint8_t *p, amqp_field *out)
         out->v.decimal.scale = p[0];
         out->v.decimal.value = amqp_wire_get_u32(p + 1);
         break;
-    case AMQP_FIELD_INT64: out->v.i64 = (int64_t)amqp_wire_get_u64(p); break;
+    case AMQP_FIELD_INT64:
+        out->v.i64 = (int64_t)amqp_wire_get_u64(p);
+        break;
     case AMQP_FIELD_DOUBLE:
         u64 = amqp_wire_get_u64(p);
         memcpy(&out->v.f64, &u64, sizeof(u64));
         break;
-    case AMQP_FIELD_TIMESTAMP: out->v.timestamp_s = amqp_wire_get_u64(p); break;
-    default: UNREACHABLE();
+    case AMQP_FIELD_TIMESTAMP:
+        out->v.timestamp_s = amqp_wire_get_u64(p);
+        break;
+    default:
+        UNREACHABLE();
     }
 }
 
@@ -115,13 +141,27 @@ static void field_write_fixed(const amqp_field *f, uint8_t *p)
     uint32_t u32;
     uint64_t u64;
     switch (f->type) {
-    case AMQP_FIELD_BOOL: p[0] = f->v.boolean ? 1 : 0; break;
-    case AMQP_FIELD_INT8: p[0] = (uint8_t)f->v.i8; break;
-    case AMQP_FIELD_UINT8: p[0] = f->v.u8; break;
-    case AMQP_FIELD_INT16: amqp_wire_put_u16(p, (uint16_t)f->v.i16); break;
-    case AMQP_FIELD_UINT16: amqp_wire_put_u16(p, f->v.u16); break;
-    case AMQP_FIELD_INT32: amqp_wire_put_u32(p, (uint32_t)f->v.i32); break;
-    case AMQP_FIELD_UINT32: amqp_wire_put_u32(p, f->v.u32); break;
+    case AMQP_FIELD_BOOL:
+        p[0] = f->v.boolean ? 1 : 0;
+        break;
+    case AMQP_FIELD_INT8:
+        p[0] = (uint8_t)f->v.i8;
+        break;
+    case AMQP_FIELD_UINT8:
+        p[0] = f->v.u8;
+        break;
+    case AMQP_FIELD_INT16:
+        amqp_wire_put_u16(p, (uint16_t)f->v.i16);
+        break;
+    case AMQP_FIELD_UINT16:
+        amqp_wire_put_u16(p, f->v.u16);
+        break;
+    case AMQP_FIELD_INT32:
+        amqp_wire_put_u32(p, (uint32_t)f->v.i32);
+        break;
+    case AMQP_FIELD_UINT32:
+        amqp_wire_put_u32(p, f->v.u32);
+        break;
     case AMQP_FIELD_FLOAT:
         memcpy(&u32, &f->v.f32, sizeof(u32));
         amqp_wire_put_u32(p, u32);
@@ -130,13 +170,18 @@ static void field_write_fixed(const amqp_field *f, uint8_t *p)
         p[0] = f->v.decimal.scale;
         amqp_wire_put_u32(p + 1, f->v.decimal.value);
         break;
-    case AMQP_FIELD_INT64: amqp_wire_put_u64(p, (uint64_t)f->v.i64); break;
+    case AMQP_FIELD_INT64:
+        amqp_wire_put_u64(p, (uint64_t)f->v.i64);
+        break;
     case AMQP_FIELD_DOUBLE:
         memcpy(&u64, &f->v.f64, sizeof(u64));
         amqp_wire_put_u64(p, u64);
         break;
-    case AMQP_FIELD_TIMESTAMP: amqp_wire_put_u64(p, f->v.timestamp_s); break;
-    default: UNREACHABLE();
+    case AMQP_FIELD_TIMESTAMP:
+        amqp_wire_put_u64(p, f->v.timestamp_s);
+        break;
+    default:
+        UNREACHABLE();
     }
 }
 
@@ -178,9 +223,11 @@ static size_t field_validate_at(const uint8_t *p, size_t len, uint32_t depth, am
         amqp_error_set(err, AMQP_REPLY_SYNTAX_ERROR, 0, 0, "truncated field value");
         return 0;
     }
-    if (f.type == AMQP_FIELD_TABLE && !table_validate_at(f.v.table.data, f.v.table.len, depth + 1, err))
+    if (f.type == AMQP_FIELD_TABLE &&
+        !table_validate_at(f.v.table.data, f.v.table.len, depth + 1, err))
         return 0;
-    if (f.type == AMQP_FIELD_ARRAY && !array_validate_at(f.v.array.data, f.v.array.len, depth + 1, err))
+    if (f.type == AMQP_FIELD_ARRAY &&
+        !array_validate_at(f.v.array.data, f.v.array.len, depth + 1, err))
         return 0;
     return n;
 }
@@ -277,7 +324,8 @@ bool amqp_table_iter_next(amqp_table_iter *it, amqp_bytes *key, amqp_field *valu
     if (left == 0) return false;
     size_t name_len = it->pos[0];
     size_t n = 0;
-    if (left > 1 + name_len) n = amqp_field_decode(it->pos + 1 + name_len, left - 1 - name_len, value);
+    if (left > 1 + name_len)
+        n = amqp_field_decode(it->pos + 1 + name_len, left - 1 - name_len, value);
     if (n == 0) {
         it->pos = it->end; /* malformed: stop the walk */
         return false;

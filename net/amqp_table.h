@@ -63,7 +63,7 @@ typedef struct amqp_table_builder {
     uint32_t cap;
     uint32_t len;
     uint32_t depth; /* open nested containers; the top-level table is not counted */
-    uint32_t open_at[LIMIT_TABLE_DEPTH_MAX]; /* offset of each open container's length */
+    uint32_t open_at[LIMIT_TABLE_DEPTH_MAX];  /* offset of each open container's length */
     uint8_t open_type[LIMIT_TABLE_DEPTH_MAX]; /* AMQP_FIELD_TABLE or AMQP_FIELD_ARRAY */
     bool failed;
 } amqp_table_builder;

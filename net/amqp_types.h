@@ -78,15 +78,15 @@ typedef struct amqp_field {
 } amqp_field;
 
 /* C type of each argument type of the method and property tables. */
-#define AMQP_CTYPE_bit bool
-#define AMQP_CTYPE_octet uint8_t
-#define AMQP_CTYPE_short uint16_t
-#define AMQP_CTYPE_long uint32_t
-#define AMQP_CTYPE_longlong uint64_t
+#define AMQP_CTYPE_bit       bool
+#define AMQP_CTYPE_octet     uint8_t
+#define AMQP_CTYPE_short     uint16_t
+#define AMQP_CTYPE_long      uint32_t
+#define AMQP_CTYPE_longlong  uint64_t
 #define AMQP_CTYPE_timestamp uint64_t
-#define AMQP_CTYPE_shortstr amqp_bytes
-#define AMQP_CTYPE_longstr amqp_bytes
-#define AMQP_CTYPE_table amqp_table
+#define AMQP_CTYPE_shortstr  amqp_bytes
+#define AMQP_CTYPE_longstr   amqp_bytes
+#define AMQP_CTYPE_table     amqp_table
 
 /* Frame types and the frame-end octet (AMQP constants). */
 enum {

@@ -274,15 +274,17 @@ static void receive(amqp_frame_assembler *a, const uint8_t *buf, size_t len, see
         ssize_t n = amqp_frame_assembler_feed(a, buf, len, FRAME_MAX, &f, &done, &err);
         assert_true(n >= 0);
         off = (size_t)n;
-        if (done) seen_add(out, &f);
-        else assert_int_equal(off, len);
+        if (done)
+            seen_add(out, &f);
+        else
+            assert_int_equal(off, len);
     }
     while (off < len) {
         ssize_t n = amqp_frame_parse(buf + off, len - off, FRAME_MAX, &f, &err);
         assert_true(n >= 0);
         if (n == 0) {
-            ssize_t t = amqp_frame_assembler_feed(a, buf + off, len - off, FRAME_MAX, &f, &done,
-                                                  &err);
+            ssize_t t =
+                amqp_frame_assembler_feed(a, buf + off, len - off, FRAME_MAX, &f, &done, &err);
             assert_int_equal(t, (ssize_t)(len - off));
             assert_false(done);
             break;
@@ -481,8 +483,8 @@ static void test_write_content_splits_body(void **state)
     static const uint8_t props[] = {0x00, 0x00};
     amqp_error err;
     size_t want = amqp_frame_content_size(FRAME_MAX, sizeof(props), BODY);
-    ssize_t n = amqp_frame_write_content(out, sizeof(out), 9, FRAME_MAX, 60,
-                                         (amqp_bytes){props, 2}, body, BODY, &err);
+    ssize_t n = amqp_frame_write_content(out, sizeof(out), 9, FRAME_MAX, 60, (amqp_bytes){props, 2},
+                                         body, BODY, &err);
     assert_int_equal(n, (ssize_t)want);
     assert_int_equal(want, 8 + 14 + 4 * 8 + BODY);
     amqp_frame f;
@@ -517,11 +519,11 @@ static void test_write_content_zero_body(void **state)
     static const uint8_t props[] = {0x10, 0x00, 2};
     uint8_t out[64];
     amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, sizeof(out), 1, FRAME_MAX, 60,
-                                         (amqp_bytes){props, 3}, NULL, 0, &err);
+    ssize_t n = amqp_frame_write_content(out, sizeof(out), 1, FRAME_MAX, 60, (amqp_bytes){props, 3},
+                                         NULL, 0, &err);
     assert_int_equal(n, 8 + 12 + 3);
-    static const uint8_t want[] = {2, 0, 1, 0, 0, 0, 15, 0, 60, 0, 0, 0, 0, 0, 0,
-                                   0, 0, 0, 0, 0x10, 0, 2, 0xCE};
+    static const uint8_t want[] = {2, 0, 1, 0, 0, 0, 15, 0,    60, 0, 0,   0,
+                                   0, 0, 0, 0, 0, 0, 0,  0x10, 0,  2, 0xCE};
     assert_memory_equal(out, want, sizeof(want));
 }
 
@@ -533,8 +535,8 @@ static void test_write_content_exact_chunk(void **state)
     static uint8_t out[FRAME_MAX + 64];
     static const uint8_t props[] = {0, 0};
     amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, sizeof(out), 1, FRAME_MAX, 60,
-                                         (amqp_bytes){props, 2}, body, CHUNK, &err);
+    ssize_t n = amqp_frame_write_content(out, sizeof(out), 1, FRAME_MAX, 60, (amqp_bytes){props, 2},
+                                         body, CHUNK, &err);
     assert_int_equal(n, 8 + 14 + FRAME_MAX);
     amqp_frame f;
     assert_int_equal(amqp_frame_parse(out + 22, (size_t)n - 22, FRAME_MAX, &f, &err), FRAME_MAX);
@@ -606,8 +608,8 @@ static void test_publish_decode_end_to_end(void **state)
     for (int i = 0; i < ITERATIONS; i++) sink += publish_decode(buf, len);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(sink, 16u * ITERATIONS);
-    double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
-                ITERATIONS;
+    double ns =
+        ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / ITERATIONS;
     /* Informational: the target is < 100 ns in an optimised, unsanitised build. */
     printf("publish+header+16B body decode: %.1f ns\n", ns);
 }

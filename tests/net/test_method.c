@@ -22,11 +22,26 @@ static const char long_text[] = "a longer string value used as longstr";
 
 /* ---- generated fill / compare ---- */
 
-static void fill_bit(bool *v, unsigned *seed) { *v = ((*seed)++ % 3) != 1; }
-static void fill_octet(uint8_t *v, unsigned *seed) { *v = (uint8_t)(0xA0 + (*seed)++); }
-static void fill_short(uint16_t *v, unsigned *seed) { *v = (uint16_t)(0xBEEF + (*seed)++); }
-static void fill_long(uint32_t *v, unsigned *seed) { *v = 0xDEADBEEFu + (*seed)++; }
-static void fill_longlong(uint64_t *v, unsigned *seed) { *v = 0x0102030405060708ull + (*seed)++; }
+static void fill_bit(bool *v, unsigned *seed)
+{
+    *v = ((*seed)++ % 3) != 1;
+}
+static void fill_octet(uint8_t *v, unsigned *seed)
+{
+    *v = (uint8_t)(0xA0 + (*seed)++);
+}
+static void fill_short(uint16_t *v, unsigned *seed)
+{
+    *v = (uint16_t)(0xBEEF + (*seed)++);
+}
+static void fill_long(uint32_t *v, unsigned *seed)
+{
+    *v = 0xDEADBEEFu + (*seed)++;
+}
+static void fill_longlong(uint64_t *v, unsigned *seed)
+{
+    *v = 0x0102030405060708ull + (*seed)++;
+}
 static void fill_shortstr(amqp_bytes *v, unsigned *seed)
 {
     static const char *names[] = {"amq.direct", "", "q", "routing.key.#"};
@@ -43,13 +58,34 @@ static void fill_table(amqp_table *v, unsigned *seed)
     *v = (amqp_table){.data = table_bytes, .len = sizeof(table_bytes)};
 }
 
-static void cmp_bit(bool a, bool b) { assert_int_equal(a, b); }
-static void cmp_octet(uint8_t a, uint8_t b) { assert_int_equal(a, b); }
-static void cmp_short(uint16_t a, uint16_t b) { assert_int_equal(a, b); }
-static void cmp_long(uint32_t a, uint32_t b) { assert_int_equal(a, b); }
-static void cmp_longlong(uint64_t a, uint64_t b) { assert_true(a == b); }
-static void cmp_shortstr(amqp_bytes a, amqp_bytes b) { assert_true(amqp_bytes_equal(a, b)); }
-static void cmp_longstr(amqp_bytes a, amqp_bytes b) { assert_true(amqp_bytes_equal(a, b)); }
+static void cmp_bit(bool a, bool b)
+{
+    assert_int_equal(a, b);
+}
+static void cmp_octet(uint8_t a, uint8_t b)
+{
+    assert_int_equal(a, b);
+}
+static void cmp_short(uint16_t a, uint16_t b)
+{
+    assert_int_equal(a, b);
+}
+static void cmp_long(uint32_t a, uint32_t b)
+{
+    assert_int_equal(a, b);
+}
+static void cmp_longlong(uint64_t a, uint64_t b)
+{
+    assert_true(a == b);
+}
+static void cmp_shortstr(amqp_bytes a, amqp_bytes b)
+{
+    assert_true(amqp_bytes_equal(a, b));
+}
+static void cmp_longstr(amqp_bytes a, amqp_bytes b)
+{
+    assert_true(amqp_bytes_equal(a, b));
+}
 static void cmp_table(amqp_table a, amqp_table b)
 {
     assert_int_equal(a.len, b.len);
@@ -57,7 +93,7 @@ static void cmp_table(amqp_table a, amqp_table b)
 }
 
 #define FILL_FIELD(type, field) fill_##type(&a->field, &seed);
-#define CMP_FIELD(type, field) cmp_##type(x->field, y->field);
+#define CMP_FIELD(type, field)  cmp_##type(x->field, y->field);
 #define CMP_CASE(E, n, s, c, m, sync, content)                                                     \
     case AMQP_##E: {                                                                               \
         const amqp_##n *x = &a->a.n, *y = &b->a.n;                                                 \
@@ -70,7 +106,8 @@ static void method_compare(const amqp_method *a, const amqp_method *b)
     assert_int_equal(a->id, b->id);
     switch (a->id) {
         AMQP_METHOD_LIST(CMP_CASE)
-    default: fail();
+    default:
+        fail();
     }
 }
 
@@ -105,7 +142,7 @@ static void roundtrip_check(const amqp_method *in)
         memset(&in, 0, sizeof(in));                                                                \
         in.id = AMQP_##E;                                                                          \
         amqp_##n *a = &in.a.n;                                                                     \
-        unsigned seed = (c) * 1000u + (m);                                                         \
+        unsigned seed = (c)*1000u + (m);                                                           \
         (void)a, (void)seed;                                                                       \
         AMQP_ARGS_##n(FILL_FIELD) roundtrip_check(&in);                                            \
     }
@@ -152,8 +189,8 @@ static void test_wire_queue_declare_bits(void **state)
     m.a.queue_declare.durable = true;
     m.a.queue_declare.auto_delete = true;
     /* passive(0) durable(1) exclusive(0) auto-delete(1) nowait(0) -> 0x0A */
-    static const uint8_t wire[] = {0, 50, 0, 10, 0, 0, 5, 'h', 'e', 'l', 'l', 'o',
-                                   0x0A, 0, 0, 0, 0};
+    static const uint8_t wire[] = {0,   50,  0,   10,   0, 0, 5, 'h', 'e',
+                                   'l', 'l', 'o', 0x0A, 0, 0, 0, 0};
     expect_encoding(&m, wire, sizeof(wire));
 }
 
@@ -206,10 +243,10 @@ static void test_wire_basic_deliver_bit_between_strings(void **state)
 {
     (void)state;
     amqp_method m = {.id = AMQP_BASIC_DELIVER};
-    m.a.basic_deliver = (amqp_basic_deliver){amqp_cstr("ct"), 9, true, amqp_cstr("x"),
-                                             amqp_cstr("rk")};
-    static const uint8_t wire[] = {0, 60, 0, 60, 2, 'c', 't', 0, 0, 0, 0, 0, 0, 0, 9,
-                                   1, 1, 'x', 2, 'r', 'k'};
+    m.a.basic_deliver =
+        (amqp_basic_deliver){amqp_cstr("ct"), 9, true, amqp_cstr("x"), amqp_cstr("rk")};
+    static const uint8_t wire[] = {0, 60, 0, 60, 2, 'c', 't', 0, 0,   0,  0,
+                                   0, 0,  0, 9,  1, 1,   'x', 2, 'r', 'k'};
     expect_encoding(&m, wire, sizeof(wire));
 }
 
@@ -221,9 +258,9 @@ static void test_wire_connection_start_ok(void **state)
     m.a.connection_start_ok = (amqp_connection_start_ok){
         {props, sizeof(props)}, amqp_cstr("PLAIN"), amqp_cstr("\0u\0p"), amqp_cstr("en_US")};
     m.a.connection_start_ok.response.len = 4;
-    static const uint8_t wire[] = {0,   10,  0,   11,  0,   0,   0,   4,   1,   'p', 't', 1,
-                                   5,   'P', 'L', 'A', 'I', 'N', 0,   0,   0,   4,   0,   'u',
-                                   0,   'p', 5,   'e', 'n', '_', 'U', 'S'};
+    static const uint8_t wire[] = {0, 10,  0,   11,  0,   0,   0,   4,   1,   'p', 't',
+                                   1, 5,   'P', 'L', 'A', 'I', 'N', 0,   0,   0,   4,
+                                   0, 'u', 0,   'p', 5,   'e', 'n', '_', 'U', 'S'};
     expect_encoding(&m, wire, sizeof(wire));
 }
 
@@ -250,8 +287,8 @@ static void test_bits_end_at_other_type(void **state)
     m.a.exchange_declare.type = amqp_cstr("topic");
     m.a.exchange_declare.passive = true;
     m.a.exchange_declare.nowait = true;
-    static const uint8_t wire[] = {0, 40, 0, 10, 0, 0, 1, 'e', 5, 't', 'o', 'p', 'i', 'c',
-                                   0x11, 0, 0, 0, 0};
+    static const uint8_t wire[] = {0,   40,  0,   10,  0,    0, 1, 'e', 5, 't',
+                                   'o', 'p', 'i', 'c', 0x11, 0, 0, 0,   0};
     expect_encoding(&m, wire, sizeof(wire));
 }
 
@@ -380,8 +417,8 @@ static void test_truncated_basic_deliver(void **state)
 {
     (void)state;
     amqp_method m = {.id = AMQP_BASIC_DELIVER};
-    m.a.basic_deliver = (amqp_basic_deliver){amqp_cstr("ctag"), 77, true, amqp_cstr("ex"),
-                                             amqp_cstr("key")};
+    m.a.basic_deliver =
+        (amqp_basic_deliver){amqp_cstr("ctag"), 77, true, amqp_cstr("ex"), amqp_cstr("key")};
     truncate_every_offset(&m);
 }
 
@@ -462,8 +499,8 @@ static void test_bad_table_in_arguments_refused(void **state)
 {
     (void)state;
     /* queue.bind with an arguments table holding an unknown type 'Z'. */
-    static const uint8_t wire[] = {0, 50, 0, 20, 0, 0, 1, 'q', 1, 'e', 0, 0,
-                                   0, 0, 0, 4, 1, 'k', 'Z', 0};
+    static const uint8_t wire[] = {0, 50, 0, 20, 0, 0, 1, 'q', 1,   'e',
+                                   0, 0,  0, 0,  0, 4, 1, 'k', 'Z', 0};
     amqp_method out;
     amqp_error err;
     assert_false(amqp_method_decode(wire, sizeof(wire), &out, &err));
@@ -478,7 +515,9 @@ static void test_bad_table_in_arguments_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        AMQP_METHOD_LIST(RT_ENTRY)
+        /* clang-format off */
+        AMQP_METHOD_LIST(RT_ENTRY) /* a generated round trip per method */
+        /* clang-format on */
         cmocka_unit_test(test_wire_basic_publish),
         cmocka_unit_test(test_wire_connection_tune),
         cmocka_unit_test(test_wire_queue_declare_bits),

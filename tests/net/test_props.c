@@ -36,8 +36,8 @@ static amqp_basic_props props_all(void)
     return p;
 }
 
-#define CMP_PROP_shortstr(a, b) assert_true(amqp_bytes_equal(a, b))
-#define CMP_PROP_octet(a, b) assert_int_equal(a, b)
+#define CMP_PROP_shortstr(a, b)  assert_true(amqp_bytes_equal(a, b))
+#define CMP_PROP_octet(a, b)     assert_int_equal(a, b)
 #define CMP_PROP_timestamp(a, b) assert_true((a) == (b))
 #define CMP_PROP_table(a, b)                                                                       \
     do {                                                                                           \
@@ -109,8 +109,8 @@ static void test_props_wire_bytes(void **state)
     amqp_basic_props p = {.flags = AMQP_PROP_CONTENT_TYPE | AMQP_PROP_DELIVERY_MODE};
     p.content_type = amqp_cstr("text/plain");
     p.delivery_mode = 2;
-    static const uint8_t want[] = {0x90, 0x00, 10, 't', 'e', 'x', 't', '/',
-                                   'p',  'l',  'a', 'i', 'n', 0x02};
+    static const uint8_t want[] = {0x90, 0x00, 10,  't', 'e', 'x', 't',
+                                   '/',  'p',  'l', 'a', 'i', 'n', 0x02};
     uint8_t buf[64];
     amqp_error err;
     assert_int_equal(amqp_props_encode(&p, buf, sizeof(buf), &err), sizeof(want));

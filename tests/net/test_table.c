@@ -440,7 +440,7 @@ static void test_builder_out_of_space(void **state)
     amqp_table_builder b;
     amqp_table_builder_init(&b, buf, sizeof(buf));
     amqp_table_add_bool(&b, "ok", true); /* 5 bytes */
-    amqp_table_open_table(&b, "t");       /* 7 bytes: 12 */
+    amqp_table_open_table(&b, "t");      /* 7 bytes: 12 */
     amqp_table_add_cstr(&b, "long", "does not fit");
     amqp_table_close(&b);
     amqp_table t;
