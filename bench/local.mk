@@ -1,1 +1,8 @@
 # bench/: Google Benchmark micro-benchmarks (the only C++ in the tree).
+
+if HAVE_BENCHMARK
+noinst_PROGRAMS += bench/bench_mbox
+bench_bench_mbox_SOURCES = bench/bench_mbox.cc
+bench_bench_mbox_LDADD = $(RINGMQ_LIBS) $(BENCHMARK_LIBS)
+bench_bench_mbox_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
+endif

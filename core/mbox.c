@@ -80,6 +80,7 @@ struct mbox_mesh {
     uint32_t ring_bytes;
 };
 
+STATIC_ASSERT_SIZE(mbox_record, MBOX_RECORD_ALIGN_BYTES);
 STATIC_ASSERT(sizeof(mbox_ring) % MBOX_CACHE_LINE_BYTES == 0, "rings do not share cache lines");
 STATIC_ASSERT(sizeof(mbox_shard_state) == MBOX_CACHE_LINE_BYTES, "one flag per cache line");
 STATIC_ASSERT(LIMIT_MBOX_PAYLOAD_BYTES_MAX % MBOX_RECORD_ALIGN_BYTES == 0, "payload max aligned");
