@@ -77,7 +77,7 @@ bool auth_store_set_loopback_users(auth_store *store, const char *const *users,
 
 /* Write side: ringmqctl, broker stopped. Names are NUL-terminated; each call validates its
  * arguments and fills err with a message for the operator. Nothing is saved until
- * auth_store_save. */
+ * auth_store_save. Arguments must not point into the store (auth_*_at views). */
 bool auth_user_add(auth_store *store, const char *user, const char *pass, auth_error *err);
 bool auth_user_delete(auth_store *store, const char *user, auth_error *err);
 bool auth_user_change_password(auth_store *store, const char *user, const char *pass,
