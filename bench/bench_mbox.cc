@@ -21,7 +21,8 @@ extern "C" {
 }
 #undef _Static_assert
 
-namespace {
+namespace
+{
 
 constexpr uint16_t kKindData = 1;
 constexpr uint16_t kKindStop = 2;
@@ -88,8 +89,8 @@ BENCHMARK(BM_mbox_push_pop)->ArgNames({"bytes", "batch"})->ArgsProduct({{16, 256
 // The echo shard (shard 1, CPU 1): returns every data record to shard 0 with the same payload.
 struct echo_ctx {
     mbox_mesh *mesh;
-    bool sleep;      // use the sleep protocol, else spin
-    int eventfd[2];  // per shard: what a wake-up writes to
+    bool sleep;     // use the sleep protocol, else spin
+    int eventfd[2]; // per shard: what a wake-up writes to
     std::atomic<uint64_t> wakes_sent{0};
 };
 
@@ -188,10 +189,22 @@ void pingpong(benchmark::State &state, bool sleep)
     mbox_mesh_destroy(ctx.mesh);
 }
 
-void BM_mbox_pingpong_spin(benchmark::State &state) { pingpong(state, false); }
-void BM_mbox_pingpong_wake(benchmark::State &state) { pingpong(state, true); }
+void BM_mbox_pingpong_spin(benchmark::State &state)
+{
+    pingpong(state, false);
+}
+void BM_mbox_pingpong_wake(benchmark::State &state)
+{
+    pingpong(state, true);
+}
 BENCHMARK(BM_mbox_pingpong_spin)->ArgName("batch")->Arg(1)->Arg(64)->UseRealTime();
-BENCHMARK(BM_mbox_pingpong_wake)->ArgName("batch")->Arg(1)->Arg(16)->Arg(64)->Arg(256)->UseRealTime();
+BENCHMARK(BM_mbox_pingpong_wake)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(64)
+    ->Arg(256)
+    ->UseRealTime();
 
 } // namespace
 

@@ -88,8 +88,8 @@ STATIC_ASSERT(LIMIT_MBOX_RING_BYTES_MIN / 4u > 2u * MBOX_RECORD_ALIGN_BYTES, "mi
 
 static uint32_t mbox_record_bytes(uint32_t payload_bytes)
 {
-    uint32_t padded_bytes = (payload_bytes + MBOX_RECORD_ALIGN_BYTES - 1) &
-                            ~(MBOX_RECORD_ALIGN_BYTES - 1);
+    uint32_t padded_bytes =
+        (payload_bytes + MBOX_RECORD_ALIGN_BYTES - 1) & ~(MBOX_RECORD_ALIGN_BYTES - 1);
     return (uint32_t)sizeof(mbox_record) + padded_bytes;
 }
 
@@ -230,8 +230,8 @@ void *mbox_reserve(mbox_ring *ring, uint16_t kind, uint32_t payload_bytes)
         ASSERT((ring->tail_local & ring->mask) == 0);
     }
     mbox_record *record = mbox_record_at(ring, ring->tail_local);
-    *record = (mbox_record){
-        .payload_bytes = payload_bytes, .kind = kind, .magic = MBOX_RECORD_MAGIC};
+    *record =
+        (mbox_record){.payload_bytes = payload_bytes, .kind = kind, .magic = MBOX_RECORD_MAGIC};
     ring->reservation_open = true;
     ring->reserved_payload_bytes = payload_bytes;
     return record + 1;

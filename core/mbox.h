@@ -25,8 +25,8 @@ typedef struct {
 } mbox_record;
 
 #define MBOX_RECORD_ALIGN_BYTES 8u
-#define MBOX_RECORD_MAGIC 0x6d62u /* "mb" */
-#define MBOX_KIND_SKIP 0xffffu    /* padding to the end of the ring; never seen by callers */
+#define MBOX_RECORD_MAGIC       0x6d62u /* "mb" */
+#define MBOX_KIND_SKIP          0xffffu /* padding to the end of the ring; never seen by callers */
 
 static inline const void *mbox_record_payload(const mbox_record *record)
 {

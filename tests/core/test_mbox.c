@@ -186,7 +186,7 @@ static void test_wrap(void **state)
     mbox_release(ring);
     /* Straddle by a lot: fill to 200 bytes before the end, then ask for a 408-byte record. */
     for (uint64_t s = 6; s < 9; s++) push_seq(ring, s, 1016); /* tail at 3416 */
-    push_seq(ring, 9, 472);                                    /* tail at 3896 */
+    push_seq(ring, 9, 472);                                   /* tail at 3896 */
     mbox_publish(ring);
     for (uint64_t s = 6; s < 9; s++) pop_seq(ring, s, 1016);
     pop_seq(ring, 9, 472);
@@ -371,18 +371,18 @@ static void test_sleep_protocol(void **state)
 
 /* ---- two-thread stress ---- */
 
-#define STRESS_RECORDS 2000000u
-#define STRESS_RING_BYTES 65536u
+#define STRESS_RECORDS     2000000u
+#define STRESS_RING_BYTES  65536u
 #define STRESS_WALL_NS_MAX (60ull * 1000000000ull) /* generous for TSan; a few seconds plain */
-#define STRESS_POLL_MS 2000 /* a wake-up lost for this long is a protocol bug */
-#define STRESS_SYNC_TURNS 8 /* every this many turns the producer waits for the consumer */
-#define STRESS_SYNC_NONE UINT64_MAX
+#define STRESS_POLL_MS     2000 /* a wake-up lost for this long is a protocol bug */
+#define STRESS_SYNC_TURNS  8    /* every this many turns the producer waits for the consumer */
+#define STRESS_SYNC_NONE   UINT64_MAX
 
 typedef struct {
     mbox_mesh *mesh;
-    int consumer_eventfd; /* shard 1 sleeps on it */
-    int producer_eventfd; /* shard 0 waits on it for space */
-    int sync_eventfd;     /* shard 0 waits on it at a sync point */
+    int consumer_eventfd;      /* shard 1 sleeps on it */
+    int producer_eventfd;      /* shard 0 waits on it for space */
+    int sync_eventfd;          /* shard 0 waits on it at a sync point */
     _Atomic uint64_t sync_seq; /* the consumer signals sync_eventfd on reaching it */
     uint64_t deadline_ns;
     atomic_bool failed;
@@ -560,9 +560,10 @@ static void test_two_thread_stress(void **state)
     uint64_t wall_ms = (now_ns() - start_ns) / 1000000u;
     printf("stress: %llu records in %llu ms; %llu turns, consumer slept %llu woken %llu, "
            "producer blocked %llu told %llu\n",
-           (unsigned long long)ctx.seq_expected, (unsigned long long)wall_ms, (unsigned long long)ctx.turns,
-           (unsigned long long)ctx.consumer_sleeps, (unsigned long long)ctx.consumer_wakes,
-           (unsigned long long)ctx.producer_blocks, (unsigned long long)ctx.producer_wakes);
+           (unsigned long long)ctx.seq_expected, (unsigned long long)wall_ms,
+           (unsigned long long)ctx.turns, (unsigned long long)ctx.consumer_sleeps,
+           (unsigned long long)ctx.consumer_wakes, (unsigned long long)ctx.producer_blocks,
+           (unsigned long long)ctx.producer_wakes);
     if (atomic_load(&ctx.failed)) fail_msg("stress failed: %s", ctx.failure);
     assert_int_equal(ctx.seq_expected, STRESS_RECORDS);
     assert_null(mbox_peek(mbox_mesh_ring(ctx.mesh, 0, 1)));
