@@ -19,6 +19,10 @@
 #include "net/amqp_method.h"
 #include "net/amqp_types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AMQP_PROTOCOL_HEADER "AMQP\0\0\x09\x01"
 enum { AMQP_PROTOCOL_HEADER_BYTES = 8 };
 
@@ -109,5 +113,9 @@ size_t amqp_frame_content_size(uint32_t frame_max, size_t props_raw_len, uint64_
 ssize_t amqp_frame_write_content(uint8_t *out, size_t cap, uint16_t channel, uint32_t frame_max,
                                  uint16_t class_id, amqp_bytes props_raw, const uint8_t *body,
                                  uint64_t body_len, amqp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 #include "net/amqp_method_table.h"
 #include "net/amqp_types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Method id: (class_id << 16) | method_id, so a switch on the wire's two
  * shorts maps straight onto it. */
 #define AMQP_METHOD_ID(class_id, method_id) (((uint32_t)(class_id) << 16) | (uint32_t)(method_id))
@@ -91,5 +95,9 @@ size_t amqp_method_size(const amqp_method *m);
  * with text "no space" when cap is too small (nothing useful was written).
  */
 ssize_t amqp_method_encode(const amqp_method *m, uint8_t *out, size_t cap, amqp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 
 #include "net/amqp_types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { AMQP_BASIC_CLASS_ID = 60 };
 
 /*
@@ -86,5 +90,9 @@ typedef struct amqp_content_header {
  */
 bool amqp_content_header_decode(const uint8_t *payload, size_t len, amqp_content_header *out,
                                 amqp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

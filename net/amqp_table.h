@@ -17,6 +17,10 @@
 #include "core/limits.h"
 #include "net/amqp_types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Validates the entries bytes of a table (or the values of an array): every
  * name a well-formed shortstr, every type known, every value inside the
  * span, nesting within bounds. On failure fills *err with 502 SYNTAX_ERROR. */
@@ -80,5 +84,9 @@ void amqp_table_open_array(amqp_table_builder *b, const char *key);
 void amqp_table_close(amqp_table_builder *b);
 /* All containers closed and nothing failed: *out is the table written. */
 bool amqp_table_builder_finish(amqp_table_builder *b, amqp_table *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A borrowed byte string: shortstr, longstr or byte array. */
 typedef struct amqp_bytes {
     const uint8_t *data;
@@ -144,5 +148,9 @@ bool amqp_error_set(amqp_error *err, uint16_t reply_code, uint16_t class_id, uin
 /* Slice of a NUL-terminated string (for tests and tools). */
 amqp_bytes amqp_cstr(const char *s);
 bool amqp_bytes_equal(amqp_bytes a, amqp_bytes b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
