@@ -11,8 +11,14 @@
 
 #include <assert.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 __attribute__((noreturn, cold)) void core_assert_fail(const char *expr, const char *file, int line,
                                                       const char *func);
+#ifdef __cplusplus
+}
+#endif
 
 #define ASSERT(expr)                                                                               \
     do {                                                                                           \
@@ -29,9 +35,13 @@ __attribute__((noreturn, cold)) void core_assert_fail(const char *expr, const ch
 #define NEVER(x) (x)
 #endif
 
-/* Compile-time relations between sizes and limits. */
+/* Compile-time relations between sizes and limits (C, and C++ for bench/). */
+#ifdef __cplusplus
+#define STATIC_ASSERT(expr, msg) static_assert(expr, msg)
+#else
 #define STATIC_ASSERT(expr, msg) _Static_assert(expr, msg)
-#define STATIC_ASSERT_SIZE(type, bytes) _Static_assert(sizeof(type) == (bytes), #type " size")
+#endif
+#define STATIC_ASSERT_SIZE(type, bytes) STATIC_ASSERT(sizeof(type) == (bytes), #type " size")
 
 #define UNREACHABLE() core_assert_fail("unreachable", __FILE__, __LINE__, __func__)
 

@@ -106,5 +106,8 @@ STATIC_ASSERT(LIMIT_AUTH_USERS_FILE_BYTES_MAX < (64u << 20), "users file stays s
 /* AMQP session (net/session.c). */
 #define LIMIT_HANDSHAKE_MS 10000u     /* protocol header to open-ok, ms (RabbitMQ's handshake_timeout) */
 #define LIMIT_CLOSE_OK_WAIT_MS 3000u  /* wait for close-ok after our connection.close, ms */
+#define LIMIT_OUTPUT_BUFFER_BYTES 16384u  /* a connection's output buffer, bytes; grows for bursts */
+#define LIMIT_OUTPUT_POOL_BUFFERS 256u     /* free output buffers a shard keeps for reuse */
+#define LIMIT_CHANNEL_SLOTS_INITIAL 8u     /* channel table entries allocated at open; grows by doubling */
 
 #endif

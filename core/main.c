@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 int main(int argc, char **argv)
@@ -36,6 +37,12 @@ int main(int argc, char **argv)
     if (mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) {
         LOG_ERROR("cannot create data directory %s: %m", cfg.data_dir);
         return 1;
+    }
+    /* Every connection is a file descriptor: take the hard limit, as brokers are run. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) LOG_WARN("cannot raise the file limit: %m");
     }
     return runtime_run(&cfg);
 }

@@ -296,8 +296,27 @@ static void shard_flush(shard *s)
     shard_arm_accept(s);
 }
 
+void *shard_out_buffer_take(shard *s)
+{
+    if (s->out_pool_count > 0) return s->out_pool[--s->out_pool_count];
+    return mi_heap_malloc(s->heap, LIMIT_OUTPUT_BUFFER_BYTES);
+}
+
+void shard_out_buffer_give(shard *s, void *buffer)
+{
+    ASSERT(buffer != NULL);
+    if (s->out_pool_count < LIMIT_OUTPUT_POOL_BUFFERS) {
+        s->out_pool[s->out_pool_count++] = buffer;
+        return;
+    }
+    mi_free(buffer);
+}
+
 static void shard_slab_init(shard *s)
 {
+    s->heap = mi_heap_new();
+    s->out_pool = calloc(LIMIT_OUTPUT_POOL_BUFFERS, sizeof(*s->out_pool));
+    if (s->heap == NULL || s->out_pool == NULL) shard_fatal(s, "shard heap", ENOMEM);
     s->conns = calloc(LIMIT_CONNS_PER_SHARD, sizeof(*s->conns));
     s->conn_free = calloc(LIMIT_CONNS_PER_SHARD, sizeof(*s->conn_free));
     if (s->conns == NULL || s->conn_free == NULL) shard_fatal(s, "calloc connection slab", ENOMEM);
@@ -409,9 +428,9 @@ static void shard_teardown(shard *s)
             /* Past the grace period: drop the socket without waiting. */
             close(c->fd);
             session_free(c);
-            free(c->out_flight.data);
-            free(c->out_pend.data);
-            free(c);
+            mi_free(c->out_flight.data);
+            mi_free(c->out_pend.data);
+            mi_free(c);
         }
     }
     io_uring_queue_exit(&s->ring);
@@ -419,6 +438,9 @@ static void shard_teardown(shard *s)
     munmap(s->buf_ring, sizeof(struct io_uring_buf) * LIMIT_RECV_BUFFERS);
     free(s->conns);
     free(s->conn_free);
+    for (uint32_t i = 0; i < s->out_pool_count; i++) mi_free(s->out_pool[i]);
+    free(s->out_pool);
+    mi_heap_delete(s->heap); /* anything left migrates to the default heap */
     timer_heap_deinit(&s->timers);
 }
 

@@ -12,6 +12,7 @@
 #include "core/timer.h"
 
 #include <liburing.h>
+#include <mimalloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -68,6 +69,13 @@ typedef struct shard {
     uint32_t conn_count;
     conn *dirty_head; /* connections with output to flush or work pending this turn */
 
+    /* Memory: this shard's own mimalloc heap, and a pool of output buffers that
+     * connections take while they have output and give back when it is sent,
+     * so an idle connection holds no buffer. */
+    mi_heap_t *heap;
+    void **out_pool;
+    uint32_t out_pool_count;
+
     timer_heap timers;
     uint64_t now_ms; /* loop time, refreshed once per turn */
 
@@ -110,6 +118,9 @@ static inline uint8_t *shard_buffer(shard *s, uint16_t buffer_id)
 {
     return s->buf_base + (size_t)buffer_id * LIMIT_RECV_BUFFER_BYTES;
 }
+/* Output buffers of LIMIT_OUTPUT_BUFFER_BYTES from the shard's pool. */
+void *shard_out_buffer_take(shard *s);
+void shard_out_buffer_give(shard *s, void *buffer);
 /* Mark a connection as having work for the end of this turn (output to flush). */
 void shard_conn_dirty(shard *s, conn *c);
 /* Release a connection's slab slot; called by net/ once every op has completed. */

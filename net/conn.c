@@ -27,8 +27,6 @@
 
 bool shard_conn_attach(shard *s, conn *c);
 
-enum { CONN_BUFFER_BYTES_INITIAL = 16384 };
-
 static void conn_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -83,11 +81,11 @@ static void conn_on_close_timer(timer *t, uint64_t now_ms)
 conn *conn_open(shard *s, int fd)
 {
     static _Thread_local uint32_t generation_next = 1;
-    conn *c = calloc(1, sizeof(*c));
+    conn *c = mi_heap_zalloc(s->heap, sizeof(*c));
     if (c == NULL) return NULL;
     if (!shard_conn_attach(s, c)) {
         LOG_WARN("connection refused: shard holds %u connections", LIMIT_CONNS_PER_SHARD);
-        free(c);
+        mi_free(c);
         return NULL;
     }
     c->shard = s;
@@ -111,24 +109,43 @@ conn *conn_open(shard *s, int fd)
     return c;
 }
 
-static bool conn_buffer_reserve(conn_buffer *b, uint32_t n)
+static bool conn_buffer_reserve(shard *s, conn_buffer *b, uint32_t n)
 {
     if (b->capacity - b->len >= n) return true;
     uint64_t need = (uint64_t)b->len + n;
-    uint64_t capacity = b->capacity ? b->capacity : CONN_BUFFER_BYTES_INITIAL;
+    if (b->data == NULL && need <= LIMIT_OUTPUT_BUFFER_BYTES) {
+        b->data = shard_out_buffer_take(s);
+        if (b->data == NULL) return false;
+        b->capacity = LIMIT_OUTPUT_BUFFER_BYTES;
+        return true;
+    }
+    uint64_t capacity = b->capacity ? b->capacity : LIMIT_OUTPUT_BUFFER_BYTES;
     while (capacity < need) capacity *= 2;
     if (capacity > UINT32_MAX) return false;
-    uint8_t *data = realloc(b->data, capacity);
+    uint8_t *data = mi_heap_realloc(s->heap, b->data, capacity);
     if (data == NULL) return false;
     b->data = data;
     b->capacity = (uint32_t)capacity;
     return true;
 }
 
+/* An empty buffer goes back to the shard: an idle connection holds none. */
+static void conn_buffer_release(shard *s, conn_buffer *b)
+{
+    ASSERT(b->len == 0 && b->sent == 0);
+    if (b->data == NULL) return;
+    if (b->capacity == LIMIT_OUTPUT_BUFFER_BYTES)
+        shard_out_buffer_give(s, b->data);
+    else
+        mi_free(b->data);
+    b->data = NULL;
+    b->capacity = 0;
+}
+
 uint8_t *conn_out_reserve(conn *c, uint32_t n)
 {
     ASSERT(n > 0);
-    if (!conn_buffer_reserve(&c->out_pend, n)) return NULL;
+    if (!conn_buffer_reserve(c->shard, &c->out_pend, n)) return NULL;
     return c->out_pend.data + c->out_pend.len;
 }
 
@@ -247,7 +264,10 @@ void conn_on_send_cqe(conn *c, const struct io_uring_cqe *cqe)
     c->out_flight.sent += (uint32_t)cqe->res;
     ASSERT(c->out_flight.sent <= c->out_flight.len);
     c->last_send_ms = c->shard->now_ms;
-    if (c->out_flight.sent == c->out_flight.len) c->out_flight.len = c->out_flight.sent = 0;
+    if (c->out_flight.sent == c->out_flight.len) {
+        c->out_flight.len = c->out_flight.sent = 0;
+        conn_buffer_release(c->shard, &c->out_flight);
+    }
     if ((c->recv_hold & CONN_HOLD_OUTPUT) && conn_out_unsent(c) < LIMIT_CONN_OUTPUT_BYTES_LOW)
         conn_recv_hold(c, CONN_HOLD_OUTPUT, false);
 }
@@ -292,10 +312,10 @@ static void conn_finish_close(conn *c)
     session_free(c);
     close(c->fd);
     LOG_DEBUG("connection %s closed", c->peer_name);
-    free(c->out_flight.data);
-    free(c->out_pend.data);
+    mi_free(c->out_flight.data);
+    mi_free(c->out_pend.data);
     shard_conn_release(s, c);
-    free(c);
+    mi_free(c);
 }
 
 void conn_flush(conn *c)

@@ -46,7 +46,7 @@ static inline session *session_of(conn *c) { return &c->sess; }
 
 static session_channel *session_channel_get(session *s, uint16_t id)
 {
-    if (s->channels == NULL || id == 0 || id > s->channel_max) return NULL;
+    if (id == 0 || id >= s->channel_slots) return NULL;
     return s->channels[id];
 }
 
@@ -286,12 +286,6 @@ static void session_on_tune_ok(conn *c, const amqp_connection_tune_ok *a)
     s->frame_max = frame_max;
     s->channel_max = channel_max;
     s->heartbeat_s = a->heartbeat;
-    s->channels = calloc((size_t)channel_max + 1, sizeof(*s->channels));
-    if (s->channels == NULL) {
-        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CONNECTION_TUNE_OK,
-                                 "out of memory for %u channels", channel_max);
-        return;
-    }
     s->phase = SESSION_AWAIT_OPEN;
 }
 
@@ -328,9 +322,31 @@ static void session_on_open(conn *c, const amqp_connection_open *a)
 
 /* ---- channels ---- */
 
+/* Makes room for channel id in the table (an idle connection keeps a small one). */
+static bool session_channel_slots_grow(conn *c, uint16_t id)
+{
+    session *s = session_of(c);
+    ASSERT(id >= 1 && id <= s->channel_max);
+    if (id < s->channel_slots) return true;
+    uint32_t slots = s->channel_slots ? s->channel_slots : LIMIT_CHANNEL_SLOTS_INITIAL;
+    while (slots <= id) slots *= 2;
+    if (slots > (uint32_t)s->channel_max + 1) slots = (uint32_t)s->channel_max + 1;
+    session_channel **table = mi_heap_realloc(c->shard->heap, s->channels, slots * sizeof(*table));
+    if (table == NULL) return false;
+    memset(table + s->channel_slots, 0, (slots - s->channel_slots) * sizeof(*table));
+    s->channels = table;
+    s->channel_slots = slots;
+    return true;
+}
+
 static void session_on_channel_open(conn *c, uint16_t id)
 {
     session *s = session_of(c);
+    if (!session_channel_slots_grow(c, id)) {
+        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
+                                 "out of memory for channel %u", id);
+        return;
+    }
     session_channel *ch = s->channels[id];
     if (ch != NULL && ch->phase != CHANNEL_CLOSED) {
         session_close_connection(c, AMQP_REPLY_CHANNEL_ERROR, AMQP_CHANNEL_OPEN,
@@ -338,7 +354,7 @@ static void session_on_channel_open(conn *c, uint16_t id)
         return;
     }
     if (ch == NULL) {
-        ch = calloc(1, sizeof(*ch));
+        ch = mi_heap_zalloc(c->shard->heap, sizeof(*ch));
         if (ch == NULL) {
             session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
                                      "out of memory for channel %u", id);
@@ -357,7 +373,7 @@ static void session_channel_release(session *s, session_channel *ch)
 {
     ASSERT(s->channels[ch->id] == ch);
     s->channels[ch->id] = NULL;
-    free(ch);
+    mi_free(ch);
 }
 
 /* Methods only a server sends: a client that sends one gets 503. */
@@ -604,7 +620,7 @@ static bool session_partial_ready(conn *c)
     session *s = session_of(c);
     if (s->partial_buf != NULL) return true;
     uint32_t cap = c->shard->cfg->frame_max;
-    s->partial_buf = malloc(cap);
+    s->partial_buf = mi_heap_malloc(c->shard->heap, cap);
     if (s->partial_buf == NULL) {
         LOG_ERROR("connection %s: out of memory for frame assembly", c->peer_name);
         conn_abort(c);
@@ -638,6 +654,9 @@ void session_input(conn *c, const uint8_t *data, uint32_t len)
         off += (uint32_t)n;
         if (!complete) return;
         session_frame(c, &f);
+        /* Split frames are the exception: give the assembly buffer back. */
+        mi_free(s->partial_buf);
+        s->partial_buf = NULL;
     }
     while (off < len && !session_input_done(c)) {
         ssize_t n = amqp_frame_parse(data + off, len - off, s->frame_max, &f, &err);
@@ -699,12 +718,11 @@ void session_init(conn *c)
 void session_free(conn *c)
 {
     session *s = session_of(c);
-    if (s->channels != NULL) {
-        for (uint32_t i = 0; i <= s->channel_max; i++) free(s->channels[i]);
-        free(s->channels);
-        s->channels = NULL;
-    }
-    free(s->partial_buf);
+    for (uint32_t i = 0; i < s->channel_slots; i++) mi_free(s->channels[i]);
+    mi_free(s->channels);
+    s->channels = NULL;
+    s->channel_slots = 0;
+    mi_free(s->partial_buf);
     s->partial_buf = NULL;
 }
 

@@ -43,7 +43,8 @@ typedef struct {
     uint8_t header_len;
     amqp_frame_assembler partial; /* a frame split across receive buffers */
     uint8_t *partial_buf;         /* frame_max bytes, allocated on first use */
-    session_channel **channels; /* [channel_max + 1], allocated after tune-ok */
+    session_channel **channels; /* indexed by channel id; grows by doubling up to channel_max + 1 */
+    uint32_t channel_slots;
 } session;
 
 void session_init(conn *c);
