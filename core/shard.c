@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +49,9 @@ struct io_uring_sqe *shard_sqe(shard *s)
 
 static void shard_pin(shard *s)
 {
+    char name[16];
+    snprintf(name, sizeof(name), "shard-%u", s->id);
+    pthread_setname_np(pthread_self(), name);
     if (s->cpu < 0) return;
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -21,3 +21,4 @@ AM_TESTS_ENVIRONMENT = \
 include tests/core/local.mk
 include tests/net/local.mk
 include tests/load/local.mk
+include tests/runtime/local.mk
