@@ -132,11 +132,14 @@ class RuntimeTest(unittest.TestCase):
             deadline = time.time() + 5
             while not os.path.exists(b.log_path) and time.time() < deadline:
                 time.sleep(0.05)
-            open_connection(b.port).close()
+            s = open_connection(b.port)
+            peer = "127.0.0.1:%d ->" % s.getsockname()[1]
+            s.close()
             time.sleep(0.2)
-            self.assertIn("accepting AMQP connection", b.log())
+            self.assertIn(peer, b.log())
+            self.assertIn("log file reopened", b.log())
             with open(rotated) as f:
-                self.assertNotIn("accepting AMQP connection", f.read())
+                self.assertNotIn(peer, f.read())
         finally:
             self.assertEqual(b.stop(), 0)
 
