@@ -24,6 +24,7 @@
 #include "net/amqp_frame.h"
 #include "net/amqp_method.h"
 #include "net/amqp_table.h"
+#include "net/channel.h"
 #include "net/conn.h"
 
 #include <stdarg.h>
@@ -31,23 +32,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    CHANNEL_CLOSED = 0,
-    CHANNEL_OPEN,
-    CHANNEL_CLOSING, /* we sent channel.close; waiting for close-ok */
-} channel_phase;
-
-struct session_channel {
-    channel_phase phase;
-    uint16_t id;
-};
-
 static inline session *session_of(conn *c) { return &c->sess; }
+
+static uint32_t session_channel_slot(uint16_t id, uint32_t slots)
+{
+    return (uint32_t)(id * 2654435761u) & (slots - 1);
+}
 
 static session_channel *session_channel_get(session *s, uint16_t id)
 {
-    if (id == 0 || id >= s->channel_slots) return NULL;
-    return s->channels[id];
+    if (id == 0 || s->channel_slots == 0) return NULL;
+    for (uint32_t i = session_channel_slot(id, s->channel_slots);; i = (i + 1) & (s->channel_slots - 1)) {
+        session_channel *ch = s->channels[i];
+        if (ch == NULL || ch->id == id) return ch;
+    }
 }
 
 /* ---- output ---- */
@@ -99,6 +97,16 @@ static void session_close_connection_v(conn *c, uint16_t code, uint32_t method_i
     if (s->phase == SESSION_CLOSING || s->phase == SESSION_CLOSED || c->closing) return;
     char text[512];
     amqp_bytes reply = session_reply_text(text, sizeof(text), code, fmt, ap);
+    if (s->phase < SESSION_AWAIT_OPEN && code != AMQP_REPLY_ACCESS_REFUSED) {
+        /* Before tune-ok is accepted RabbitMQ closes the socket without a
+         * connection.close (only a refused login is announced, and only to
+         * clients that asked for it). */
+        LOG_ERROR("closing AMQP connection %s during the handshake: %.*s", c->peer_name,
+                  (int)reply.len, reply.data);
+        s->phase = SESSION_CLOSED;
+        conn_close_after_flush(c, 0);
+        return;
+    }
     if (code == AMQP_REPLY_CONNECTION_FORCED || code == AMQP_REPLY_SUCCESS)
         LOG_INFO("closing AMQP connection %s: %.*s", c->peer_name, (int)reply.len, reply.data);
     else
@@ -123,7 +131,7 @@ session_close_connection(conn *c, uint16_t code, uint32_t method_id, const char 
     va_end(ap);
 }
 
-__attribute__((format(printf, 5, 6), unused)) static void
+__attribute__((format(printf, 5, 6))) static void
 session_close_channel(conn *c, session_channel *ch, uint16_t code, uint32_t method_id,
                       const char *fmt, ...)
 {
@@ -266,8 +274,16 @@ static void session_on_tune_ok(conn *c, const amqp_connection_tune_ok *a)
 {
     session *s = session_of(c);
     const config *cfg = c->shard->cfg;
-    uint32_t frame_max = a->frame_max == 0 ? cfg->frame_max : a->frame_max;
-    uint16_t channel_max = a->channel_max == 0 ? cfg->channel_max : a->channel_max;
+    /* RabbitMQ's rules: 0 means "no limit", which a server with a limit refuses. */
+    uint32_t frame_max = a->frame_max;
+    uint16_t channel_max = a->channel_max;
+    if (frame_max == 0 || channel_max == 0) {
+        session_close_connection(c, AMQP_REPLY_NOT_ALLOWED, AMQP_CONNECTION_TUNE_OK,
+                                 "failed to negotiate connection parameters: negotiated "
+                                 "frame_max = %u, channel_max = %u, 0 is above the limit",
+                                 frame_max, channel_max);
+        return;
+    }
     if (frame_max < LIMIT_FRAME_BYTES_MIN) {
         session_close_connection(c, AMQP_REPLY_NOT_ALLOWED, AMQP_CONNECTION_TUNE_OK,
                                  "frame_max=%u < %u min size", frame_max, LIMIT_FRAME_BYTES_MIN);
@@ -322,58 +338,242 @@ static void session_on_open(conn *c, const amqp_connection_open *a)
 
 /* ---- channels ---- */
 
-/* Makes room for channel id in the table (an idle connection keeps a small one). */
-static bool session_channel_slots_grow(conn *c, uint16_t id)
+static void session_channel_put(session *s, session_channel *ch)
+{
+    uint32_t i = session_channel_slot(ch->id, s->channel_slots);
+    while (s->channels[i] != NULL) i = (i + 1) & (s->channel_slots - 1);
+    s->channels[i] = ch;
+}
+
+/* Inserts a new channel, growing the table to keep it at most half full. */
+static bool session_channel_insert(conn *c, session_channel *ch)
 {
     session *s = session_of(c);
-    ASSERT(id >= 1 && id <= s->channel_max);
-    if (id < s->channel_slots) return true;
-    uint32_t slots = s->channel_slots ? s->channel_slots : LIMIT_CHANNEL_SLOTS_INITIAL;
-    while (slots <= id) slots *= 2;
-    if (slots > (uint32_t)s->channel_max + 1) slots = (uint32_t)s->channel_max + 1;
-    session_channel **table = mi_heap_realloc(c->shard->heap, s->channels, slots * sizeof(*table));
-    if (table == NULL) return false;
-    memset(table + s->channel_slots, 0, (slots - s->channel_slots) * sizeof(*table));
-    s->channels = table;
-    s->channel_slots = slots;
+    ASSERT(session_channel_get(s, ch->id) == NULL);
+    if ((s->channels_open + 1) * 2 > s->channel_slots) {
+        uint32_t slots = s->channel_slots ? s->channel_slots * 2 : LIMIT_CHANNEL_SLOTS_INITIAL;
+        session_channel **old = s->channels;
+        uint32_t old_slots = s->channel_slots;
+        s->channels = mi_heap_zalloc(c->shard->heap, slots * sizeof(*s->channels));
+        if (s->channels == NULL) {
+            s->channels = old;
+            return false;
+        }
+        s->channel_slots = slots;
+        for (uint32_t i = 0; i < old_slots; i++)
+            if (old[i] != NULL) session_channel_put(s, old[i]);
+        mi_free(old);
+    }
+    session_channel_put(s, ch);
+    s->channels_open++;
     return true;
+}
+
+/* Removes ch, shifting back the entries of its probe run (no tombstones). */
+static void session_channel_remove(session *s, session_channel *ch)
+{
+    uint32_t mask = s->channel_slots - 1;
+    uint32_t i = session_channel_slot(ch->id, s->channel_slots);
+    while (s->channels[i] != ch) i = (i + 1) & mask;
+    s->channels[i] = NULL;
+    for (uint32_t j = (i + 1) & mask; s->channels[j] != NULL; j = (j + 1) & mask) {
+        session_channel *moved = s->channels[j];
+        s->channels[j] = NULL;
+        session_channel_put(s, moved);
+    }
+    ASSERT(s->channels_open > 0);
+    s->channels_open--;
 }
 
 static void session_on_channel_open(conn *c, uint16_t id)
 {
     session *s = session_of(c);
-    if (!session_channel_slots_grow(c, id)) {
+    ASSERT(session_channel_get(s, id) == NULL);
+    if (s->channels_open >= s->channel_max) {
+        session_close_connection(c, AMQP_REPLY_NOT_ALLOWED, AMQP_CHANNEL_OPEN,
+                                 "number of channels opened (%u) has reached the negotiated "
+                                 "channel_max (%u)",
+                                 s->channels_open, s->channel_max);
+        return;
+    }
+    session_channel *ch = mi_heap_zalloc(c->shard->heap, sizeof(*ch));
+    if (ch == NULL) {
         session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
                                  "out of memory for channel %u", id);
         return;
     }
-    session_channel *ch = s->channels[id];
-    if (ch != NULL && ch->phase != CHANNEL_CLOSED) {
-        session_close_connection(c, AMQP_REPLY_CHANNEL_ERROR, AMQP_CHANNEL_OPEN,
-                                 "second 'channel.open' seen");
-        return;
-    }
-    if (ch == NULL) {
-        ch = mi_heap_zalloc(c->shard->heap, sizeof(*ch));
-        if (ch == NULL) {
-            session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
-                                     "out of memory for channel %u", id);
-            return;
-        }
-        s->channels[id] = ch;
-    }
     ch->id = id;
     ch->phase = CHANNEL_OPEN;
+    if (!session_channel_insert(c, ch)) {
+        mi_free(ch);
+        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
+                                 "out of memory for channel %u", id);
+        return;
+    }
     amqp_method m = {.id = AMQP_CHANNEL_OPEN_OK};
     m.a.channel_open_ok.channel_id = amqp_cstr("");
     session_send_method(c, id, &m);
 }
 
+static void session_channel_free(session_channel *ch)
+{
+    mi_free(ch->pub.props);
+    mi_free(ch->pub.body);
+    mi_free(ch);
+}
+
 static void session_channel_release(session *s, session_channel *ch)
 {
-    ASSERT(s->channels[ch->id] == ch);
-    s->channels[ch->id] = NULL;
-    mi_free(ch);
+    session_channel_remove(s, ch);
+    session_channel_free(ch);
+}
+
+/* ---- publishing: method, content header, body frames ---- */
+
+static void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a)
+{
+    if (a->immediate) {
+        session_close_connection(c, AMQP_REPLY_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH,
+                                 "immediate=true");
+        return;
+    }
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->state == PUBLISH_IDLE && pub->body == NULL);
+    pub->mandatory = a->mandatory;
+    pub->exchange_len = (uint8_t)a->exchange.len;
+    memcpy(pub->exchange, a->exchange.data, a->exchange.len);
+    pub->routing_key_len = (uint8_t)a->routing_key.len;
+    memcpy(pub->routing_key, a->routing_key.data, a->routing_key.len);
+    pub->body_received = 0;
+    pub->state = PUBLISH_HEADER;
+}
+
+static void session_publish_reset(channel_publish *pub)
+{
+    mi_free(pub->body);
+    pub->body = NULL;
+    pub->body_received = 0;
+    pub->state = PUBLISH_IDLE;
+}
+
+/* basic.return: the method, then the message's own properties and body. */
+static void session_send_return(conn *c, session_channel *ch, uint16_t code, const char *text)
+{
+    channel_publish *pub = &ch->pub;
+    amqp_method m = {.id = AMQP_BASIC_RETURN};
+    m.a.basic_return.reply_code = code;
+    m.a.basic_return.reply_text = amqp_cstr(text);
+    m.a.basic_return.exchange = (amqp_bytes){(const uint8_t *)pub->exchange, pub->exchange_len};
+    m.a.basic_return.routing_key =
+        (amqp_bytes){(const uint8_t *)pub->routing_key, pub->routing_key_len};
+    session_send_method(c, ch->id, &m);
+    uint32_t frame_max = session_of(c)->frame_max;
+    uint64_t body_len = pub->header.body_size;
+    size_t size = amqp_frame_content_size(frame_max, pub->header.props_raw.len, body_len);
+    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
+    if (out == NULL) {
+        conn_abort(c);
+        return;
+    }
+    amqp_error err;
+    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID,
+                                         pub->header.props_raw, pub->body, body_len, &err);
+    ASSERT(n == (ssize_t)size);
+    conn_out_commit(c, (uint32_t)n);
+}
+
+/* A whole message has arrived on ch: route it. */
+static void session_publish_complete(conn *c, session_channel *ch)
+{
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->body_received == pub->header.body_size);
+    bool predeclared = pub->exchange_len == 0 ||
+                       (pub->exchange_len > 4 && memcmp(pub->exchange, "amq.", 4) == 0);
+    if (!predeclared) {
+        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_BASIC_PUBLISH,
+                              "no exchange '%.*s' in vhost '%s'", pub->exchange_len,
+                              pub->exchange, session_of(c)->vhost);
+    } else if (pub->mandatory) {
+        /* No queue exists yet for any exchange to route to. */
+        session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
+    }
+    session_publish_reset(pub);
+}
+
+static void session_on_content_header(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    session *s = session_of(c);
+    channel_publish *pub = &ch->pub;
+    if (f->payload_len > pub->props_capacity) {
+        mi_free(pub->props);
+        pub->props = mi_heap_malloc(c->shard->heap, f->payload_len);
+        pub->props_capacity = pub->props ? f->payload_len : 0;
+        if (pub->props == NULL) return conn_abort(c);
+    }
+    memcpy(pub->props, f->payload, f->payload_len);
+    amqp_error err;
+    if (!amqp_content_header_decode(pub->props, f->payload_len, &pub->header, &err))
+        return session_codec_error(c, &err);
+    uint64_t size_max = c->shard->cfg->message_bytes_max;
+    if (pub->header.body_size > size_max) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+                              "message size %llu is larger than configured max size %llu",
+                              (unsigned long long)pub->header.body_size,
+                              (unsigned long long)size_max);
+        return session_publish_reset(pub);
+    }
+    if ((pub->header.flags & AMQP_PROP_USER_ID) &&
+        !amqp_bytes_equal(pub->header.user_id, amqp_cstr(s->user))) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+                              "user_id property set to '%.*s' but authenticated user was '%s'",
+                              (int)pub->header.user_id.len,
+                              (const char *)pub->header.user_id.data, s->user);
+        return session_publish_reset(pub);
+    }
+    if (pub->header.body_size == 0) return session_publish_complete(c, ch);
+    pub->body = mi_heap_malloc(c->shard->heap, pub->header.body_size);
+    if (pub->body == NULL) {
+        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
+                                 "out of memory for a %llu-byte message",
+                                 (unsigned long long)pub->header.body_size);
+        return;
+    }
+    pub->state = PUBLISH_BODY;
+}
+
+static void session_on_content_body(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    channel_publish *pub = &ch->pub;
+    if (pub->body_received + f->payload_len > pub->header.body_size) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "content body larger than the %llu bytes announced",
+                                 (unsigned long long)pub->header.body_size);
+        return;
+    }
+    memcpy(pub->body + pub->body_received, f->payload, f->payload_len);
+    pub->body_received += f->payload_len;
+    if (pub->body_received == pub->header.body_size) session_publish_complete(c, ch);
+}
+
+/* A frame on an open channel while a publish is being assembled, or a content frame. */
+static void session_channel_content(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    publish_state state = ch->pub.state;
+    if (f->type == AMQP_FRAME_HEADER && state == PUBLISH_HEADER) {
+        session_on_content_header(c, ch, f);
+    } else if (f->type == AMQP_FRAME_BODY && state == PUBLISH_BODY) {
+        session_on_content_body(c, ch, f);
+    } else if (state == PUBLISH_HEADER) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "expected content header for class 60, got non content "
+                                 "header frame instead");
+    } else if (state == PUBLISH_BODY) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "expected content body, got non content body frame instead");
+    } else {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, 0,
+                                 "expected method frame, got non method frame instead");
+    }
 }
 
 /* Methods only a server sends: a client that sends one gets 503. */
@@ -433,6 +633,9 @@ static void session_channel_method(conn *c, session_channel *ch, const amqp_meth
         reply.a.channel_flow_ok.active = true;
         session_send_method(c, ch->id, &reply);
         return;
+    case AMQP_BASIC_PUBLISH:
+        session_on_publish(c, ch, &m->a.basic_publish);
+        return;
     case AMQP_ACCESS_REQUEST:
         reply.id = AMQP_ACCESS_REQUEST_OK;
         reply.a.access_request_ok.ticket = 1;
@@ -454,12 +657,6 @@ static void session_channel_method(conn *c, session_channel *ch, const amqp_meth
 static void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m)
 {
     session *s = session_of(c);
-    if (id > s->channel_max) {
-        session_close_connection(c, AMQP_REPLY_NOT_ALLOWED, m->id,
-                                 "channel id %u exceeds negotiated channel_max %u", id,
-                                 s->channel_max);
-        return;
-    }
     session_channel *ch = session_channel_get(s, id);
     if (ch == NULL || ch->phase == CHANNEL_CLOSED) {
         if (m->id == AMQP_CHANNEL_OPEN) {
@@ -569,15 +766,24 @@ static void session_frame(conn *c, const amqp_frame *f)
                                      "%s on channel %u", amqp_method_name(m.id), f->channel);
             return;
         }
+        session_channel *ch = session_channel_get(s, f->channel);
+        if (ch != NULL && ch->phase == CHANNEL_OPEN && ch->pub.state != PUBLISH_IDLE)
+            return session_channel_content(c, ch, f);
         return session_on_channel_frame_method(c, f->channel, &m);
     }
     case AMQP_FRAME_HEADER:
-    case AMQP_FRAME_BODY:
-        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, 0,
-                                 "expected method frame, got non method frame instead "
-                                 "(type %u, channel %u)",
-                                 f->type, f->channel);
-        return;
+    case AMQP_FRAME_BODY: {
+        session_channel *ch = session_channel_get(s, f->channel);
+        if (s->phase == SESSION_OPEN && ch != NULL && ch->phase == CHANNEL_CLOSING) return;
+        if (s->phase != SESSION_OPEN || ch == NULL) {
+            session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, 0,
+                                     "expected method frame, got non method frame instead "
+                                     "(type %u, channel %u)",
+                                     f->type, f->channel);
+            return;
+        }
+        return session_channel_content(c, ch, f);
+    }
     default:
         UNREACHABLE(); /* the frame parser refuses other types */
     }
@@ -718,10 +924,12 @@ void session_init(conn *c)
 void session_free(conn *c)
 {
     session *s = session_of(c);
-    for (uint32_t i = 0; i < s->channel_slots; i++) mi_free(s->channels[i]);
+    for (uint32_t i = 0; i < s->channel_slots; i++)
+        if (s->channels[i] != NULL) session_channel_free(s->channels[i]);
     mi_free(s->channels);
     s->channels = NULL;
     s->channel_slots = 0;
+    s->channels_open = 0;
     mi_free(s->partial_buf);
     s->partial_buf = NULL;
 }

@@ -43,8 +43,12 @@ typedef struct {
     uint8_t header_len;
     amqp_frame_assembler partial; /* a frame split across receive buffers */
     uint8_t *partial_buf;         /* frame_max bytes, allocated on first use */
-    session_channel **channels; /* indexed by channel id; grows by doubling up to channel_max + 1 */
-    uint32_t channel_slots;
+    /* Open channels by id: open addressing, linear probing, at most half full.
+     * channel_max bounds how many are open at once (RabbitMQ counts channels,
+     * not ids: any id 1..65535 may be used). */
+    session_channel **channels;
+    uint32_t channel_slots; /* power of two, or 0 */
+    uint32_t channels_open;
 } session;
 
 void session_init(conn *c);
