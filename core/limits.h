@@ -110,4 +110,15 @@ STATIC_ASSERT(LIMIT_AUTH_USERS_FILE_BYTES_MAX < (64u << 20), "users file stays s
 #define LIMIT_OUTPUT_POOL_BUFFERS 256u     /* free output buffers a shard keeps for reuse */
 #define LIMIT_CHANNEL_SLOTS_INITIAL 8u     /* channel table entries allocated at open; grows by doubling */
 
+/* Routing replica (route/). */
+#define LIMIT_ROUTE_QUEUES_MAX 65536u      /* destination queues one publish may reach */
+#define LIMIT_ROUTE_ERROR_TEXT_BYTES 256u  /* reply text (a shortstr) plus its NUL */
+#define LIMIT_ROUTE_TOPIC_WORDS_MAX 256u   /* words in a routing key: 255 bytes hold 255 dots */
+#define LIMIT_ROUTE_HEADERS_SORTED_MAX 256u /* message headers sorted on the stack per publish */
+#define LIMIT_ROUTE_MAP_SLOTS_MIN 16u      /* smallest hash map, slots (power of two) */
+
+STATIC_ASSERT(LIMIT_ROUTE_TOPIC_WORDS_MAX == LIMIT_SHORTSTR_BYTES_MAX + 1u, "one word per dot, plus one");
+STATIC_ASSERT(LIMIT_ROUTE_ERROR_TEXT_BYTES == LIMIT_SHORTSTR_BYTES_MAX + 1u, "reply text is a shortstr");
+STATIC_ASSERT((LIMIT_ROUTE_MAP_SLOTS_MIN & (LIMIT_ROUTE_MAP_SLOTS_MIN - 1u)) == 0, "map size");
+
 #endif
