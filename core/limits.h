@@ -121,4 +121,8 @@ STATIC_ASSERT(LIMIT_ROUTE_TOPIC_WORDS_MAX == LIMIT_SHORTSTR_BYTES_MAX + 1u, "one
 STATIC_ASSERT(LIMIT_ROUTE_ERROR_TEXT_BYTES == LIMIT_SHORTSTR_BYTES_MAX + 1u, "reply text is a shortstr");
 STATIC_ASSERT((LIMIT_ROUTE_MAP_SLOTS_MIN & (LIMIT_ROUTE_MAP_SLOTS_MIN - 1u)) == 0, "map size");
 
+/* Topology (route/topo.c). */
+#define LIMIT_TOPO_ARGUMENTS_BYTES_MAX 16384u /* arguments table of a declare or bind, bytes */
+STATIC_ASSERT(LIMIT_TOPO_ARGUMENTS_BYTES_MAX + 2048u <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "topology record fits a mailbox record");
+
 #endif

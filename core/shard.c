@@ -229,15 +229,56 @@ void shard_mbox_register(uint16_t kind, shard_mbox_fn fn)
     shard_mbox_handlers[kind] = fn;
 }
 
+typedef struct shard_mbox_overflow {
+    struct shard_mbox_overflow *next;
+    uint16_t kind;
+    uint32_t payload_bytes;
+    uint8_t payload[];
+} shard_mbox_overflow;
+
 bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
                      uint32_t payload_bytes)
 {
     ASSERT(to_shard != s->id && to_shard < s->rt->shard_count);
     ASSERT(kind < SHARD_MBOX_KINDS_MAX && shard_mbox_handlers[kind] != NULL);
+    if (s->overflow_head[to_shard] != NULL) return false;
     if (!mbox_push(mbox_mesh_ring(s->mesh, s->id, to_shard), kind, payload, payload_bytes))
         return false;
     s->mbox_dirty |= 1ull << to_shard;
     return true;
+}
+
+void shard_mbox_send_control(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
+                             uint32_t payload_bytes)
+{
+    if (shard_mbox_send(s, to_shard, kind, payload, payload_bytes)) return;
+    shard_mbox_overflow *o = mi_heap_malloc(s->heap, sizeof(*o) + payload_bytes);
+    if (o == NULL) shard_fatal(s, "mailbox overflow allocation", ENOMEM);
+    o->next = NULL;
+    o->kind = kind;
+    o->payload_bytes = payload_bytes;
+    memcpy(o->payload, payload, payload_bytes);
+    if (s->overflow_tail[to_shard] != NULL)
+        s->overflow_tail[to_shard]->next = o;
+    else
+        s->overflow_head[to_shard] = o;
+    s->overflow_tail[to_shard] = o;
+}
+
+/* Moves waiting control records into their rings while there is room. */
+static void shard_mbox_overflow_flush(shard *s)
+{
+    for (uint32_t to = 0; to < s->rt->shard_count; to++) {
+        shard_mbox_overflow *o;
+        while ((o = s->overflow_head[to]) != NULL) {
+            if (!mbox_push(mbox_mesh_ring(s->mesh, s->id, to), o->kind, o->payload, o->payload_bytes))
+                break;
+            s->mbox_dirty |= 1ull << to;
+            s->overflow_head[to] = o->next;
+            if (o->next == NULL) s->overflow_tail[to] = NULL;
+            mi_free(o);
+        }
+    }
 }
 
 typedef struct {
@@ -271,6 +312,7 @@ static void shard_mbox_drain(shard *s)
 /* Outbound: publish each tail written this turn, waking only shards that sleep. */
 static void shard_mbox_publish(shard *s)
 {
+    shard_mbox_overflow_flush(s);
     uint64_t dirty = s->mbox_dirty;
     s->mbox_dirty = 0;
     while (dirty != 0) {

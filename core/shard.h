@@ -86,6 +86,12 @@ typedef struct shard {
     /* Cross-core mailbox: rings to and from every other shard. */
     mbox_mesh *mesh;
     uint64_t mbox_dirty; /* bit i: records committed to shard i, tail not yet published */
+    /* Control records that found a ring full wait here, in order, per target. */
+    struct shard_mbox_overflow *overflow_head[LIMIT_SHARDS_MAX];
+    struct shard_mbox_overflow *overflow_tail[LIMIT_SHARDS_MAX];
+
+    struct topo *topo;     /* replicas of the topology (route/topo.c) */
+    struct queues *queues; /* the queues this shard owns (store/queues.c) */
 
     _Atomic bool stop_requested;
 } shard;
@@ -103,6 +109,14 @@ void shard_mbox_register(uint16_t kind, shard_mbox_fn fn);
  */
 bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
                      uint32_t payload_bytes);
+/*
+ * Sends a control record that must not be dropped: if the ring is full it
+ * waits in this shard's overflow list for that target and goes out, in
+ * order, on a later turn. Data sends (shard_mbox_send) to that target fail
+ * while anything waits there, so order between the two is kept.
+ */
+void shard_mbox_send_control(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
+                             uint32_t payload_bytes);
 
 /* The thread body; arg is the shard. */
 void *shard_main(void *arg);

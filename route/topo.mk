@@ -1,0 +1,1 @@
+libringmq_a_SOURCES += route/topo.c route/topo.h
