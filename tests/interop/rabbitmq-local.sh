@@ -4,12 +4,16 @@
 #
 #   tests/interop/rabbitmq-local.sh start [PORT]   # default port 5673
 #   RINGMQ_TEST_URL=amqp://guest:guest@127.0.0.1:5673/ \
-#       RINGMQ_TEST_RABBITMQ_NODE=ringmq-interop@localhost \
-#       /usr/bin/python3 tests/interop/test_connection.py
+#       RINGMQ_TEST_RABBITMQCTL="tests/interop/rabbitmq-local.sh ctl" \
+#       /usr/bin/python3 tests/interop/test_connection.py [Class[.test] ...]
 #   tests/interop/rabbitmq-local.sh stop
 #   tests/interop/rabbitmq-local.sh ctl status     # rabbitmqctl -n NODE status
 #
-# All state lives under $RMQ_DIR (default /tmp/ringmq-interop-rabbitmq).
+# Needs Debian's rabbitmq-server package (apt-get install rabbitmq-server;
+# the packaged service need not run).  RINGMQ_TEST_RABBITMQCTL lets the
+# resource-alarm tests drive the node's memory watermark.  All state lives
+# under $RMQ_DIR (default /tmp/ringmq-interop-rabbitmq); RMQ_PORT and
+# RMQ_NODENAME select the node for stop and ctl.
 set -eu
 
 cmd=${1:-start}

@@ -322,6 +322,18 @@ class HeartbeatTests(BrokerTestCase):
         c.expect_silent_close(6.0)
         self.assertGreaterEqual(time.monotonic() - t0, 1.0)
 
+    def test_pika_heartbeat_keeps_idle_connection(self):
+        conn = self.pika_connect(heartbeat=1)
+        self.assertEqual(conn._impl.params.heartbeat, 1)
+        t0 = time.monotonic()
+        for _ in range(100):
+            if time.monotonic() - t0 >= 3.0:
+                break
+            conn.process_data_events(time_limit=0.2)
+        self.assertTrue(conn.is_open)
+        conn.channel().close()
+        conn.close()
+
     def test_heartbeat_disabled_by_client(self):
         # heartbeat 0 in tune-ok: no heartbeats within 1.5 s.
         c = self.raw_open(heartbeat=0)
