@@ -1,1 +1,2 @@
-libringmq_a_SOURCES += net/conn.c net/conn.h net/session.c net/session.h
+libringmq_a_SOURCES += net/conn.c net/conn.h net/session.c net/session.h net/session_internal.h \
+	net/channel.c net/channel.h net/publish.c

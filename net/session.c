@@ -25,6 +25,7 @@
 #include "net/amqp_method.h"
 #include "net/amqp_table.h"
 #include "net/channel.h"
+#include "net/session_internal.h"
 #include "net/conn.h"
 
 #include <stdarg.h>
@@ -32,25 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline session *session_of(conn *c) { return &c->sess; }
-
-static uint32_t session_channel_slot(uint16_t id, uint32_t slots)
-{
-    return (uint32_t)(id * 2654435761u) & (slots - 1);
-}
-
-static session_channel *session_channel_get(session *s, uint16_t id)
-{
-    if (id == 0 || s->channel_slots == 0) return NULL;
-    for (uint32_t i = session_channel_slot(id, s->channel_slots);; i = (i + 1) & (s->channel_slots - 1)) {
-        session_channel *ch = s->channels[i];
-        if (ch == NULL || ch->id == id) return ch;
-    }
-}
 
 /* ---- output ---- */
 
-static void session_send_method(conn *c, uint16_t channel, const amqp_method *m)
+void session_send_method(conn *c, uint16_t channel, const amqp_method *m)
 {
     size_t size = amqp_method_size(m) + LIMIT_FRAME_OVERHEAD_BYTES;
     ASSERT(size <= UINT32_MAX);
@@ -122,8 +108,7 @@ static void session_close_connection_v(conn *c, uint16_t code, uint32_t method_i
     timer_arm(&c->shard->timers, &c->heartbeat_timer, c->shard->now_ms + LIMIT_CLOSE_OK_WAIT_MS);
 }
 
-__attribute__((format(printf, 4, 5))) static void
-session_close_connection(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
+void session_close_connection(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -131,8 +116,7 @@ session_close_connection(conn *c, uint16_t code, uint32_t method_id, const char 
     va_end(ap);
 }
 
-__attribute__((format(printf, 5, 6))) static void
-session_close_channel(conn *c, session_channel *ch, uint16_t code, uint32_t method_id,
+void session_close_channel(conn *c, session_channel *ch, uint16_t code, uint32_t method_id,
                       const char *fmt, ...)
 {
     ASSERT(ch != NULL && ch->phase == CHANNEL_OPEN);
@@ -153,7 +137,7 @@ session_close_channel(conn *c, session_channel *ch, uint16_t code, uint32_t meth
 }
 
 /* An error found by the codec: hard codes close the connection. */
-static void session_codec_error(conn *c, const amqp_error *err)
+void session_codec_error(conn *c, const amqp_error *err)
 {
     ASSERT(err->reply_code >= 300);
     uint32_t method_id = ((uint32_t)err->class_id << 16) | err->method_id;
@@ -334,350 +318,6 @@ static void session_on_open(conn *c, const amqp_connection_open *a)
     if (s->heartbeat_s > 0)
         timer_arm(&c->shard->timers, &c->heartbeat_timer, now + s->heartbeat_s * 500u);
     if (c->shard->alarm_seen) session_alarm(c, true);
-}
-
-/* ---- channels ---- */
-
-static void session_channel_put(session *s, session_channel *ch)
-{
-    uint32_t i = session_channel_slot(ch->id, s->channel_slots);
-    while (s->channels[i] != NULL) i = (i + 1) & (s->channel_slots - 1);
-    s->channels[i] = ch;
-}
-
-/* Inserts a new channel, growing the table to keep it at most half full. */
-static bool session_channel_insert(conn *c, session_channel *ch)
-{
-    session *s = session_of(c);
-    ASSERT(session_channel_get(s, ch->id) == NULL);
-    if ((s->channels_open + 1) * 2 > s->channel_slots) {
-        uint32_t slots = s->channel_slots ? s->channel_slots * 2 : LIMIT_CHANNEL_SLOTS_INITIAL;
-        session_channel **old = s->channels;
-        uint32_t old_slots = s->channel_slots;
-        s->channels = mi_heap_zalloc(c->shard->heap, slots * sizeof(*s->channels));
-        if (s->channels == NULL) {
-            s->channels = old;
-            return false;
-        }
-        s->channel_slots = slots;
-        for (uint32_t i = 0; i < old_slots; i++)
-            if (old[i] != NULL) session_channel_put(s, old[i]);
-        mi_free(old);
-    }
-    session_channel_put(s, ch);
-    s->channels_open++;
-    return true;
-}
-
-/* Removes ch, shifting back the entries of its probe run (no tombstones). */
-static void session_channel_remove(session *s, session_channel *ch)
-{
-    uint32_t mask = s->channel_slots - 1;
-    uint32_t i = session_channel_slot(ch->id, s->channel_slots);
-    while (s->channels[i] != ch) i = (i + 1) & mask;
-    s->channels[i] = NULL;
-    for (uint32_t j = (i + 1) & mask; s->channels[j] != NULL; j = (j + 1) & mask) {
-        session_channel *moved = s->channels[j];
-        s->channels[j] = NULL;
-        session_channel_put(s, moved);
-    }
-    ASSERT(s->channels_open > 0);
-    s->channels_open--;
-}
-
-static void session_on_channel_open(conn *c, uint16_t id)
-{
-    session *s = session_of(c);
-    ASSERT(session_channel_get(s, id) == NULL);
-    if (s->channels_open >= s->channel_max) {
-        session_close_connection(c, AMQP_REPLY_NOT_ALLOWED, AMQP_CHANNEL_OPEN,
-                                 "number of channels opened (%u) has reached the negotiated "
-                                 "channel_max (%u)",
-                                 s->channels_open, s->channel_max);
-        return;
-    }
-    session_channel *ch = mi_heap_zalloc(c->shard->heap, sizeof(*ch));
-    if (ch == NULL) {
-        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
-                                 "out of memory for channel %u", id);
-        return;
-    }
-    ch->id = id;
-    ch->phase = CHANNEL_OPEN;
-    if (!session_channel_insert(c, ch)) {
-        mi_free(ch);
-        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_CHANNEL_OPEN,
-                                 "out of memory for channel %u", id);
-        return;
-    }
-    amqp_method m = {.id = AMQP_CHANNEL_OPEN_OK};
-    m.a.channel_open_ok.channel_id = amqp_cstr("");
-    session_send_method(c, id, &m);
-}
-
-static void session_channel_free(session_channel *ch)
-{
-    mi_free(ch->pub.props);
-    mi_free(ch->pub.body);
-    mi_free(ch);
-}
-
-static void session_channel_release(session *s, session_channel *ch)
-{
-    session_channel_remove(s, ch);
-    session_channel_free(ch);
-}
-
-/* ---- publishing: method, content header, body frames ---- */
-
-static void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a)
-{
-    if (a->immediate) {
-        session_close_connection(c, AMQP_REPLY_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH,
-                                 "immediate=true");
-        return;
-    }
-    channel_publish *pub = &ch->pub;
-    ASSERT(pub->state == PUBLISH_IDLE && pub->body == NULL);
-    pub->mandatory = a->mandatory;
-    pub->exchange_len = (uint8_t)a->exchange.len;
-    memcpy(pub->exchange, a->exchange.data, a->exchange.len);
-    pub->routing_key_len = (uint8_t)a->routing_key.len;
-    memcpy(pub->routing_key, a->routing_key.data, a->routing_key.len);
-    pub->body_received = 0;
-    pub->state = PUBLISH_HEADER;
-}
-
-static void session_publish_reset(channel_publish *pub)
-{
-    mi_free(pub->body);
-    pub->body = NULL;
-    pub->body_received = 0;
-    pub->state = PUBLISH_IDLE;
-}
-
-/* basic.return: the method, then the message's own properties and body. */
-static void session_send_return(conn *c, session_channel *ch, uint16_t code, const char *text)
-{
-    channel_publish *pub = &ch->pub;
-    amqp_method m = {.id = AMQP_BASIC_RETURN};
-    m.a.basic_return.reply_code = code;
-    m.a.basic_return.reply_text = amqp_cstr(text);
-    m.a.basic_return.exchange = (amqp_bytes){(const uint8_t *)pub->exchange, pub->exchange_len};
-    m.a.basic_return.routing_key =
-        (amqp_bytes){(const uint8_t *)pub->routing_key, pub->routing_key_len};
-    session_send_method(c, ch->id, &m);
-    uint32_t frame_max = session_of(c)->frame_max;
-    uint64_t body_len = pub->header.body_size;
-    size_t size = amqp_frame_content_size(frame_max, pub->header.props_raw.len, body_len);
-    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
-    if (out == NULL) {
-        conn_abort(c);
-        return;
-    }
-    amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID,
-                                         pub->header.props_raw, pub->body, body_len, &err);
-    ASSERT(n == (ssize_t)size);
-    conn_out_commit(c, (uint32_t)n);
-}
-
-/* A whole message has arrived on ch: route it. */
-static void session_publish_complete(conn *c, session_channel *ch)
-{
-    channel_publish *pub = &ch->pub;
-    ASSERT(pub->body_received == pub->header.body_size);
-    bool predeclared = pub->exchange_len == 0 ||
-                       (pub->exchange_len > 4 && memcmp(pub->exchange, "amq.", 4) == 0);
-    if (!predeclared) {
-        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_BASIC_PUBLISH,
-                              "no exchange '%.*s' in vhost '%s'", pub->exchange_len,
-                              pub->exchange, session_of(c)->vhost);
-    } else if (pub->mandatory) {
-        /* No queue exists yet for any exchange to route to. */
-        session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
-    }
-    session_publish_reset(pub);
-}
-
-static void session_on_content_header(conn *c, session_channel *ch, const amqp_frame *f)
-{
-    session *s = session_of(c);
-    channel_publish *pub = &ch->pub;
-    if (f->payload_len > pub->props_capacity) {
-        mi_free(pub->props);
-        pub->props = mi_heap_malloc(c->shard->heap, f->payload_len);
-        pub->props_capacity = pub->props ? f->payload_len : 0;
-        if (pub->props == NULL) return conn_abort(c);
-    }
-    memcpy(pub->props, f->payload, f->payload_len);
-    amqp_error err;
-    if (!amqp_content_header_decode(pub->props, f->payload_len, &pub->header, &err))
-        return session_codec_error(c, &err);
-    uint64_t size_max = c->shard->cfg->message_bytes_max;
-    if (pub->header.body_size > size_max) {
-        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
-                              "message size %llu is larger than configured max size %llu",
-                              (unsigned long long)pub->header.body_size,
-                              (unsigned long long)size_max);
-        return session_publish_reset(pub);
-    }
-    if ((pub->header.flags & AMQP_PROP_USER_ID) &&
-        !amqp_bytes_equal(pub->header.user_id, amqp_cstr(s->user))) {
-        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
-                              "user_id property set to '%.*s' but authenticated user was '%s'",
-                              (int)pub->header.user_id.len,
-                              (const char *)pub->header.user_id.data, s->user);
-        return session_publish_reset(pub);
-    }
-    if (pub->header.body_size == 0) return session_publish_complete(c, ch);
-    pub->body = mi_heap_malloc(c->shard->heap, pub->header.body_size);
-    if (pub->body == NULL) {
-        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
-                                 "out of memory for a %llu-byte message",
-                                 (unsigned long long)pub->header.body_size);
-        return;
-    }
-    pub->state = PUBLISH_BODY;
-}
-
-static void session_on_content_body(conn *c, session_channel *ch, const amqp_frame *f)
-{
-    channel_publish *pub = &ch->pub;
-    if (pub->body_received + f->payload_len > pub->header.body_size) {
-        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
-                                 "content body larger than the %llu bytes announced",
-                                 (unsigned long long)pub->header.body_size);
-        return;
-    }
-    memcpy(pub->body + pub->body_received, f->payload, f->payload_len);
-    pub->body_received += f->payload_len;
-    if (pub->body_received == pub->header.body_size) session_publish_complete(c, ch);
-}
-
-/* A frame on an open channel while a publish is being assembled, or a content frame. */
-static void session_channel_content(conn *c, session_channel *ch, const amqp_frame *f)
-{
-    publish_state state = ch->pub.state;
-    if (f->type == AMQP_FRAME_HEADER && state == PUBLISH_HEADER) {
-        session_on_content_header(c, ch, f);
-    } else if (f->type == AMQP_FRAME_BODY && state == PUBLISH_BODY) {
-        session_on_content_body(c, ch, f);
-    } else if (state == PUBLISH_HEADER) {
-        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
-                                 "expected content header for class 60, got non content "
-                                 "header frame instead");
-    } else if (state == PUBLISH_BODY) {
-        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
-                                 "expected content body, got non content body frame instead");
-    } else {
-        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, 0,
-                                 "expected method frame, got non method frame instead");
-    }
-}
-
-/* Methods only a server sends: a client that sends one gets 503. */
-static bool session_method_is_server_only(amqp_method_id id)
-{
-    switch (id) {
-    case AMQP_CHANNEL_OPEN_OK:
-    case AMQP_ACCESS_REQUEST_OK:
-    case AMQP_EXCHANGE_DECLARE_OK:
-    case AMQP_EXCHANGE_DELETE_OK:
-    case AMQP_EXCHANGE_BIND_OK:
-    case AMQP_EXCHANGE_UNBIND_OK:
-    case AMQP_QUEUE_DECLARE_OK:
-    case AMQP_QUEUE_BIND_OK:
-    case AMQP_QUEUE_PURGE_OK:
-    case AMQP_QUEUE_DELETE_OK:
-    case AMQP_QUEUE_UNBIND_OK:
-    case AMQP_BASIC_QOS_OK:
-    case AMQP_BASIC_CONSUME_OK:
-    case AMQP_BASIC_RETURN:
-    case AMQP_BASIC_DELIVER:
-    case AMQP_BASIC_GET_OK:
-    case AMQP_BASIC_GET_EMPTY:
-    case AMQP_BASIC_RECOVER_OK:
-    case AMQP_TX_SELECT_OK:
-    case AMQP_TX_COMMIT_OK:
-    case AMQP_TX_ROLLBACK_OK:
-    case AMQP_CONFIRM_SELECT_OK:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* A method on an open channel. */
-static void session_channel_method(conn *c, session_channel *ch, const amqp_method *m)
-{
-    session *s = session_of(c);
-    amqp_method reply = {.id = 0};
-    switch (m->id) {
-    case AMQP_CHANNEL_OPEN:
-        session_close_connection(c, AMQP_REPLY_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
-        return;
-    case AMQP_CHANNEL_CLOSE:
-        reply.id = AMQP_CHANNEL_CLOSE_OK;
-        session_send_method(c, ch->id, &reply);
-        session_channel_release(s, ch);
-        return;
-    case AMQP_CHANNEL_CLOSE_OK:
-        return; /* nothing was asked: RabbitMQ ignores it too */
-    case AMQP_CHANNEL_FLOW:
-        if (!m->a.channel_flow.active) {
-            session_close_connection(c, AMQP_REPLY_NOT_IMPLEMENTED, m->id, "active=false");
-            return;
-        }
-        reply.id = AMQP_CHANNEL_FLOW_OK;
-        reply.a.channel_flow_ok.active = true;
-        session_send_method(c, ch->id, &reply);
-        return;
-    case AMQP_BASIC_PUBLISH:
-        session_on_publish(c, ch, &m->a.basic_publish);
-        return;
-    case AMQP_ACCESS_REQUEST:
-        reply.id = AMQP_ACCESS_REQUEST_OK;
-        reply.a.access_request_ok.ticket = 1;
-        session_send_method(c, ch->id, &reply);
-        return;
-    default:
-        break;
-    }
-    uint16_t class_id = amqp_method_class_id(m->id);
-    if (class_id == 10 || session_method_is_server_only(m->id)) {
-        session_close_connection(c, AMQP_REPLY_COMMAND_INVALID, m->id, "%s not allowed here",
-                                 amqp_method_name(m->id));
-        return;
-    }
-    session_close_connection(c, AMQP_REPLY_NOT_IMPLEMENTED, m->id, "%s is not implemented",
-                             amqp_method_name(m->id));
-}
-
-static void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m)
-{
-    session *s = session_of(c);
-    session_channel *ch = session_channel_get(s, id);
-    if (ch == NULL || ch->phase == CHANNEL_CLOSED) {
-        if (m->id == AMQP_CHANNEL_OPEN) {
-            session_on_channel_open(c, id);
-            return;
-        }
-        session_close_connection(c, AMQP_REPLY_CHANNEL_ERROR, m->id,
-                                 "expected 'channel.open' on channel %u", id);
-        return;
-    }
-    if (ch->phase == CHANNEL_CLOSING) {
-        /* After our channel.close only close and close-ok count. */
-        if (m->id == AMQP_CHANNEL_CLOSE_OK) {
-            session_channel_release(s, ch);
-        } else if (m->id == AMQP_CHANNEL_CLOSE) {
-            amqp_method reply = {.id = AMQP_CHANNEL_CLOSE_OK};
-            session_send_method(c, id, &reply);
-        }
-        return;
-    }
-    session_channel_method(c, ch, m);
 }
 
 /* ---- connection-level methods and frames ---- */

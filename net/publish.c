@@ -1,0 +1,168 @@
+/*
+ * basic.publish as it arrives: the method, then a content header, then body
+ * frames up to the announced size, with RabbitMQ's errors for frames out of
+ * that order (505), oversized messages and a forged user-id (406). The
+ * method's names and the properties are copied on arrival (their receive
+ * buffers go back to the kernel); the body is gathered once.
+ */
+#include "net/session_internal.h"
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "net/amqp_frame.h"
+#include "net/amqp_method.h"
+#include "net/channel.h"
+#include "net/conn.h"
+
+#include <mimalloc.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- publishing: method, content header, body frames ---- */
+
+void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a)
+{
+    if (a->immediate) {
+        session_close_connection(c, AMQP_REPLY_NOT_IMPLEMENTED, AMQP_BASIC_PUBLISH,
+                                 "immediate=true");
+        return;
+    }
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->state == PUBLISH_IDLE && pub->body == NULL);
+    pub->mandatory = a->mandatory;
+    pub->exchange_len = (uint8_t)a->exchange.len;
+    memcpy(pub->exchange, a->exchange.data, a->exchange.len);
+    pub->routing_key_len = (uint8_t)a->routing_key.len;
+    memcpy(pub->routing_key, a->routing_key.data, a->routing_key.len);
+    pub->body_received = 0;
+    pub->state = PUBLISH_HEADER;
+}
+
+static void session_publish_reset(channel_publish *pub)
+{
+    mi_free(pub->body);
+    pub->body = NULL;
+    pub->body_received = 0;
+    pub->state = PUBLISH_IDLE;
+}
+
+/* basic.return: the method, then the message's own properties and body. */
+static void session_send_return(conn *c, session_channel *ch, uint16_t code, const char *text)
+{
+    channel_publish *pub = &ch->pub;
+    amqp_method m = {.id = AMQP_BASIC_RETURN};
+    m.a.basic_return.reply_code = code;
+    m.a.basic_return.reply_text = amqp_cstr(text);
+    m.a.basic_return.exchange = (amqp_bytes){(const uint8_t *)pub->exchange, pub->exchange_len};
+    m.a.basic_return.routing_key =
+        (amqp_bytes){(const uint8_t *)pub->routing_key, pub->routing_key_len};
+    session_send_method(c, ch->id, &m);
+    uint32_t frame_max = session_of(c)->frame_max;
+    uint64_t body_len = pub->header.body_size;
+    size_t size = amqp_frame_content_size(frame_max, pub->header.props_raw.len, body_len);
+    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
+    if (out == NULL) {
+        conn_abort(c);
+        return;
+    }
+    amqp_error err;
+    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID,
+                                         pub->header.props_raw, pub->body, body_len, &err);
+    ASSERT(n == (ssize_t)size);
+    conn_out_commit(c, (uint32_t)n);
+}
+
+/* A whole message has arrived on ch: route it. */
+static void session_publish_complete(conn *c, session_channel *ch)
+{
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->body_received == pub->header.body_size);
+    bool predeclared = pub->exchange_len == 0 ||
+                       (pub->exchange_len > 4 && memcmp(pub->exchange, "amq.", 4) == 0);
+    if (!predeclared) {
+        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_BASIC_PUBLISH,
+                              "no exchange '%.*s' in vhost '%s'", pub->exchange_len,
+                              pub->exchange, session_of(c)->vhost);
+    } else if (pub->mandatory) {
+        /* No queue exists yet for any exchange to route to. */
+        session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
+    }
+    session_publish_reset(pub);
+}
+
+static void session_on_content_header(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    session *s = session_of(c);
+    channel_publish *pub = &ch->pub;
+    if (f->payload_len > pub->props_capacity) {
+        mi_free(pub->props);
+        pub->props = mi_heap_malloc(c->shard->heap, f->payload_len);
+        pub->props_capacity = pub->props ? f->payload_len : 0;
+        if (pub->props == NULL) return conn_abort(c);
+    }
+    memcpy(pub->props, f->payload, f->payload_len);
+    amqp_error err;
+    if (!amqp_content_header_decode(pub->props, f->payload_len, &pub->header, &err))
+        return session_codec_error(c, &err);
+    uint64_t size_max = c->shard->cfg->message_bytes_max;
+    if (pub->header.body_size > size_max) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+                              "message size %llu is larger than configured max size %llu",
+                              (unsigned long long)pub->header.body_size,
+                              (unsigned long long)size_max);
+        return session_publish_reset(pub);
+    }
+    if ((pub->header.flags & AMQP_PROP_USER_ID) &&
+        !amqp_bytes_equal(pub->header.user_id, amqp_cstr(s->user))) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+                              "user_id property set to '%.*s' but authenticated user was '%s'",
+                              (int)pub->header.user_id.len,
+                              (const char *)pub->header.user_id.data, s->user);
+        return session_publish_reset(pub);
+    }
+    if (pub->header.body_size == 0) return session_publish_complete(c, ch);
+    pub->body = mi_heap_malloc(c->shard->heap, pub->header.body_size);
+    if (pub->body == NULL) {
+        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
+                                 "out of memory for a %llu-byte message",
+                                 (unsigned long long)pub->header.body_size);
+        return;
+    }
+    pub->state = PUBLISH_BODY;
+}
+
+static void session_on_content_body(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    channel_publish *pub = &ch->pub;
+    if (pub->body_received + f->payload_len > pub->header.body_size) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "content body larger than the %llu bytes announced",
+                                 (unsigned long long)pub->header.body_size);
+        return;
+    }
+    memcpy(pub->body + pub->body_received, f->payload, f->payload_len);
+    pub->body_received += f->payload_len;
+    if (pub->body_received == pub->header.body_size) session_publish_complete(c, ch);
+}
+
+/* A frame on an open channel while a publish is being assembled, or a content frame. */
+void session_channel_content(conn *c, session_channel *ch, const amqp_frame *f)
+{
+    publish_state state = ch->pub.state;
+    if (f->type == AMQP_FRAME_HEADER && state == PUBLISH_HEADER) {
+        session_on_content_header(c, ch, f);
+    } else if (f->type == AMQP_FRAME_BODY && state == PUBLISH_BODY) {
+        session_on_content_body(c, ch, f);
+    } else if (state == PUBLISH_HEADER) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "expected content header for class 60, got non content "
+                                 "header frame instead");
+    } else if (state == PUBLISH_BODY) {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+                                 "expected content body, got non content body frame instead");
+    } else {
+        session_close_connection(c, AMQP_REPLY_UNEXPECTED_FRAME, 0,
+                                 "expected method frame, got non method frame instead");
+    }
+}
+

@@ -1,0 +1,38 @@
+/*
+ * What the parts of a connection's AMQP protocol share: net/session.c (the
+ * connection), net/channel.c (channels and method dispatch), net/publish.c
+ * (publish assembly). Internal to net/.
+ */
+#ifndef RINGMQ_NET_SESSION_INTERNAL_H
+#define RINGMQ_NET_SESSION_INTERNAL_H
+
+#include "net/amqp_frame.h"
+#include "net/amqp_method.h"
+#include "net/channel.h"
+#include "net/conn.h"
+#include "net/session.h"
+
+static inline session *session_of(conn *c) { return &c->sess; }
+
+/* Output. */
+void session_send_method(conn *c, uint16_t channel, const amqp_method *m);
+
+/* Errors: a hard error closes the connection, a soft one the channel. */
+__attribute__((format(printf, 4, 5))) void session_close_connection(conn *c, uint16_t code,
+                                                                    uint32_t method_id,
+                                                                    const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) void session_close_channel(conn *c, session_channel *ch,
+                                                                 uint16_t code, uint32_t method_id,
+                                                                 const char *fmt, ...);
+void session_codec_error(conn *c, const amqp_error *err);
+
+/* Channels (net/channel.c). */
+session_channel *session_channel_get(session *s, uint16_t id);
+void session_channel_free(session_channel *ch);
+void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m);
+
+/* Publishing (net/publish.c). */
+void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a);
+void session_channel_content(conn *c, session_channel *ch, const amqp_frame *f);
+
+#endif
