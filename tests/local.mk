@@ -22,3 +22,5 @@ include tests/core/local.mk
 include tests/net/local.mk
 include tests/load/local.mk
 include tests/runtime/local.mk
+include tests/diff/local.mk
+include tests/fuzz/local.mk
