@@ -125,4 +125,17 @@ STATIC_ASSERT((LIMIT_ROUTE_MAP_SLOTS_MIN & (LIMIT_ROUTE_MAP_SLOTS_MIN - 1u)) == 
 #define LIMIT_TOPO_ARGUMENTS_BYTES_MAX 16384u /* arguments table of a declare or bind, bytes */
 STATIC_ASSERT(LIMIT_TOPO_ARGUMENTS_BYTES_MAX + 2048u <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "topology record fits a mailbox record");
 
+/* Queue structure (store/queue.c, store/ready.c, store/unacked.c, store/consumers.c). */
+#define LIMIT_CONSUMER_TAG_BYTES_MAX 255u     /* consumer tags are shortstrs */
+#define LIMIT_QUEUE_CONSUMERS_MAX (1u << 20)  /* consumers on one queue; more is RESOURCE_ERROR */
+#define LIMIT_QUEUE_RING_SLOTS_MIN 64u        /* ready ring slots at declare (power of two); never shrinks below */
+#define LIMIT_QUEUE_REQUEUED_SLOTS_MIN 16u    /* requeue heap entries at the first requeue */
+#define LIMIT_QUEUE_UNACKED_SLOTS_MIN 64u     /* unacked hash slots at the first delivery (power of two) */
+#define LIMIT_QUEUE_CONSUMER_SLOTS_MIN 4u     /* consumer slots at the first basic.consume */
+
+STATIC_ASSERT(LIMIT_CONSUMER_TAG_BYTES_MAX == LIMIT_SHORTSTR_BYTES_MAX, "consumer tags are shortstrs");
+STATIC_ASSERT((LIMIT_QUEUE_RING_SLOTS_MIN & (LIMIT_QUEUE_RING_SLOTS_MIN - 1)) == 0, "ring slots");
+STATIC_ASSERT((LIMIT_QUEUE_UNACKED_SLOTS_MIN & (LIMIT_QUEUE_UNACKED_SLOTS_MIN - 1)) == 0, "unacked slots");
+STATIC_ASSERT(LIMIT_QUEUE_CONSUMERS_MAX < (1ull << 32), "consumer slot fits the low half of an id");
+
 #endif

@@ -1,1 +1,9 @@
-# store/: nothing built here yet.
+# store/: the queue structure and messages (later: the segment log, recovery).
+libringmq_a_SOURCES += \
+	store/msg.c store/msg.h \
+	store/mem.h \
+	store/queue_types.h \
+	store/ready.c store/ready.h \
+	store/unacked.c store/unacked.h \
+	store/consumers.c store/consumers.h \
+	store/queue.c store/queue.h
