@@ -157,7 +157,7 @@ static void equivalence_val(const amqp_field *f, char *out, size_t cap)
     case AMQP_FIELD_VOID: snprintf(v, sizeof(v), "undefined"); break;
     default: snprintf(v, sizeof(v), "[...]"); break;
     }
-    snprintf(out, cap, "the value '%s' of type '%s'", v, field_type_atom(f->type));
+    snprintf(out, cap, "the value '%.200s' of type '%s'", v, field_type_atom(f->type));
 }
 
 /* rabbit_misc:type_class/1: integers compare as one class, floats as one. */

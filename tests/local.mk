@@ -24,3 +24,4 @@ include tests/load/local.mk
 include tests/runtime/local.mk
 include tests/diff/local.mk
 include tests/fuzz/local.mk
+include tests/route/local.mk
