@@ -6,3 +6,4 @@ bench_bench_mbox_SOURCES = bench/bench_mbox.cc
 bench_bench_mbox_LDADD = $(RINGMQ_LIBS) $(BENCHMARK_LIBS)
 bench_bench_mbox_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
 endif
+include bench/route.mk
