@@ -25,3 +25,4 @@ include tests/runtime/local.mk
 include tests/diff/local.mk
 include tests/fuzz/local.mk
 include tests/route/local.mk
+include tests/store/local.mk
