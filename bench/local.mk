@@ -6,4 +6,5 @@ bench_bench_mbox_SOURCES = bench/bench_mbox.cc
 bench_bench_mbox_LDADD = $(RINGMQ_LIBS) $(BENCHMARK_LIBS)
 bench_bench_mbox_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
 endif
+include bench/codec.mk
 include bench/route.mk
