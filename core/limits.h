@@ -137,5 +137,9 @@ STATIC_ASSERT(LIMIT_CONSUMER_TAG_BYTES_MAX == LIMIT_SHORTSTR_BYTES_MAX, "consume
 STATIC_ASSERT((LIMIT_QUEUE_RING_SLOTS_MIN & (LIMIT_QUEUE_RING_SLOTS_MIN - 1)) == 0, "ring slots");
 STATIC_ASSERT((LIMIT_QUEUE_UNACKED_SLOTS_MIN & (LIMIT_QUEUE_UNACKED_SLOTS_MIN - 1)) == 0, "unacked slots");
 STATIC_ASSERT(LIMIT_QUEUE_CONSUMERS_MAX < (1ull << 32), "consumer slot fits the low half of an id");
+#define LIMIT_MBOX_INLINE_BYTES_MAX 32768u /* larger control records travel by reference, bytes */
+STATIC_ASSERT(LIMIT_MBOX_INLINE_BYTES_MAX <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "inline records fit a ring");
+#define LIMIT_QUEUE_DISPATCH_PER_TURN 256u  /* deliveries one queue makes per loop turn */
+#define LIMIT_PUBLISH_QUEUES_MAX 4096u      /* queues one publish may reach; past it the rest are dropped and logged */
 
 #endif

@@ -15,6 +15,9 @@
 #include "core/auth.h"
 #include "core/log.h"
 #include "core/mbox.h"
+#include "net/declare.h"
+#include "route/topo.h"
+#include "store/queues.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -110,6 +113,10 @@ int runtime_run(const config *cfg)
         LOG_ERROR("io_uring_queue_init: %s", strerror(-rc));
         return 1;
     }
+    shard_mbox_register_builtin();
+    topo_register();
+    queues_register();
+    topo_set_callbacks(declare_topo_done, queues_on_topology);
     rt.mesh = mbox_mesh_create(rt.shard_count, LIMIT_MBOX_RING_BYTES);
     if (rt.mesh == NULL) {
         LOG_ERROR("cannot allocate the cross-core mailbox");

@@ -15,6 +15,8 @@
 #include "core/mbox.h"
 #include "core/runtime.h"
 #include "net/conn.h"
+#include "route/topo.h"
+#include "store/queues.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -248,9 +250,42 @@ bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *pay
     return true;
 }
 
+/* A record too large for a ring travels by reference: the receiver runs the
+ * real kind's handler on the copy and frees it (mimalloc frees across threads). */
+typedef struct {
+    uint16_t kind;
+    uint32_t payload_bytes;
+    void *payload;
+} shard_mbox_byref;
+
+static void shard_mbox_on_byref(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes == sizeof(shard_mbox_byref));
+    const shard_mbox_byref *r = payload;
+    ASSERT(r->kind < SHARD_MBOX_KINDS_MAX && shard_mbox_handlers[r->kind] != NULL);
+    shard_mbox_handlers[r->kind](s, from, r->payload, r->payload_bytes);
+    mi_free(r->payload);
+}
+
+void shard_mbox_register_builtin(void)
+{
+    shard_mbox_register(SHARD_MBOX_KIND_BYREF, shard_mbox_on_byref);
+}
+
 void shard_mbox_send_control(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
                              uint32_t payload_bytes)
 {
+    if (payload_bytes > LIMIT_MBOX_INLINE_BYTES_MAX) {
+        shard_mbox_byref r = {.kind = kind, .payload_bytes = payload_bytes};
+        r.payload = mi_heap_malloc(s->heap, payload_bytes);
+        if (r.payload == NULL) shard_fatal(s, "mailbox record allocation", ENOMEM);
+        memcpy(r.payload, payload, payload_bytes);
+        kind = SHARD_MBOX_KIND_BYREF;
+        payload = &r;
+        payload_bytes = sizeof(r);
+        shard_mbox_send_control(s, to_shard, kind, payload, payload_bytes);
+        return;
+    }
     if (shard_mbox_send(s, to_shard, kind, payload, payload_bytes)) return;
     shard_mbox_overflow *o = mi_heap_malloc(s->heap, sizeof(*o) + payload_bytes);
     if (o == NULL) shard_fatal(s, "mailbox overflow allocation", ENOMEM);
@@ -463,6 +498,7 @@ static void shard_turn(shard *s)
     if (atomic_load(&s->stop_requested) && !s->stopping) shard_begin_stop(s);
     shard_check_alarm(s);
     timer_run_due(&s->timers, s->now_ms, LIMIT_TIMERS_PER_TURN);
+    queues_run(s);
     shard_flush(s);
 }
 
@@ -479,6 +515,8 @@ static void shard_teardown(shard *s)
             mi_free(c);
         }
     }
+    queues_destroy(s->queues);
+    topo_destroy(s->topo);
     io_uring_queue_exit(&s->ring);
     munmap(s->buf_base, (size_t)LIMIT_RECV_BUFFERS * LIMIT_RECV_BUFFER_BYTES);
     munmap(s->buf_ring, sizeof(struct io_uring_buf) * LIMIT_RECV_BUFFERS);
@@ -498,6 +536,8 @@ void *shard_main(void *arg)
     shard_ring_setup(s);
     shard_slab_init(s);
     timer_heap_init(&s->timers);
+    s->topo = topo_create(s);
+    s->queues = queues_create(s);
     shard_listen(s);
     pthread_barrier_wait(&s->rt->rings_ready);
     s->now_ms = timer_now_ms();

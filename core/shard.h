@@ -99,9 +99,11 @@ typedef struct shard {
 /* Mailbox record kinds and their handlers, run on the receiving shard. */
 typedef void (*shard_mbox_fn)(shard *s, uint32_t from_shard, const void *payload,
                               uint32_t payload_bytes);
-enum { SHARD_MBOX_KIND_PING = 0, SHARD_MBOX_KINDS_MAX = 32 };
+enum { SHARD_MBOX_KIND_PING = 0, SHARD_MBOX_KIND_BYREF = 31, SHARD_MBOX_KINDS_MAX = 32 };
 /* Before the shards start: the handler for one kind. */
 void shard_mbox_register(uint16_t kind, shard_mbox_fn fn);
+/* Before the shards start: the mailbox's own kinds (records sent by reference). */
+void shard_mbox_register_builtin(void);
 /*
  * Sends one record to another shard; visible to it after this turn. Returns
  * false when the ring is full: the caller pauses its source and retries on a

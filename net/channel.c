@@ -13,6 +13,7 @@
 #include "net/amqp_method.h"
 #include "net/channel.h"
 #include "net/conn.h"
+#include "net/consume.h"
 
 #include <mimalloc.h>
 #include <stdio.h>
@@ -111,17 +112,18 @@ static void session_on_channel_open(conn *c, uint16_t id)
     session_send_method(c, id, &m);
 }
 
-void session_channel_free(session_channel *ch)
+void session_channel_free(conn *c, session_channel *ch)
 {
+    consume_channel_closed(c, ch);
     mi_free(ch->pub.props);
     mi_free(ch->pub.body);
     mi_free(ch);
 }
 
-static void session_channel_release(session *s, session_channel *ch)
+static void session_channel_release(conn *c, session_channel *ch)
 {
-    session_channel_remove(s, ch);
-    session_channel_free(ch);
+    session_channel_remove(session_of(c), ch);
+    session_channel_free(c, ch);
 }
 
 /* Methods only a server sends: a client that sends one gets 503. */
@@ -159,7 +161,6 @@ static bool session_method_is_server_only(amqp_method_id id)
 /* A method on an open channel. */
 static void session_channel_method(conn *c, session_channel *ch, const amqp_method *m)
 {
-    session *s = session_of(c);
     amqp_method reply = {.id = 0};
     switch (m->id) {
     case AMQP_CHANNEL_OPEN:
@@ -168,7 +169,7 @@ static void session_channel_method(conn *c, session_channel *ch, const amqp_meth
     case AMQP_CHANNEL_CLOSE:
         reply.id = AMQP_CHANNEL_CLOSE_OK;
         session_send_method(c, ch->id, &reply);
-        session_channel_release(s, ch);
+        session_channel_release(c, ch);
         return;
     case AMQP_CHANNEL_CLOSE_OK:
         return; /* nothing was asked: RabbitMQ ignores it too */
@@ -192,6 +193,7 @@ static void session_channel_method(conn *c, session_channel *ch, const amqp_meth
     default:
         break;
     }
+    if (declare_method(c, ch, m) || consume_method(c, ch, m)) return;
     uint16_t class_id = amqp_method_class_id(m->id);
     if (class_id == 10 || session_method_is_server_only(m->id)) {
         session_close_connection(c, AMQP_REPLY_COMMAND_INVALID, m->id, "%s not allowed here",
@@ -218,7 +220,7 @@ void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m)
     if (ch->phase == CHANNEL_CLOSING) {
         /* After our channel.close only close and close-ok count. */
         if (m->id == AMQP_CHANNEL_CLOSE_OK) {
-            session_channel_release(s, ch);
+            session_channel_release(c, ch);
         } else if (m->id == AMQP_CHANNEL_CLOSE) {
             amqp_method reply = {.id = AMQP_CHANNEL_CLOSE_OK};
             session_send_method(c, id, &reply);

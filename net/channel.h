@@ -43,10 +43,62 @@ typedef struct {
     uint64_t body_received;
 } channel_publish;
 
+/* The method a channel waits on while another shard answers. */
+typedef struct {
+    uint32_t method; /* amqp_method_id; 0 when not waiting */
+    uint8_t stage;   /* DECLARE_STAGE_* of net/declare.c */
+    bool nowait;
+    bool if_unused;
+    bool if_empty;
+    bool no_ack_get;
+    uint32_t message_count;
+    uint8_t name_len;
+    char name[LIMIT_SHORTSTR_BYTES_MAX]; /* the queue named in declare-ok */
+} channel_wait;
+
+/* A consumer of this channel; consumer_id is 0 until the queue accepted it. */
+typedef struct channel_consumer {
+    struct channel_consumer *next;
+    uint64_t queue_id;
+    uint32_t queue_shard;
+    uint64_t consumer_id;
+    bool no_ack;
+    uint8_t tag_len;
+    char tag[LIMIT_SHORTSTR_BYTES_MAX];
+} channel_consumer;
+
+/* A delivery not yet acknowledged, in delivery tag order. */
+typedef struct {
+    uint64_t tag;
+    uint64_t queue_id;
+    uint64_t consumer_id; /* 0 for basic.get */
+    uint64_t delivery_id;
+    uint32_t queue_shard;
+    bool settled; /* acked out of order: dropped when it reaches the front */
+} channel_unacked;
+
+/* A publish waiting for other shards before its confirm. */
+typedef struct {
+    uint64_t seq;
+    uint32_t shards_left;
+} channel_confirm;
+
 typedef struct session_channel {
     channel_phase phase;
     uint16_t id;
     channel_publish pub;
+    channel_wait wait;
+    channel_consumer *consumers;
+    /* Unacked deliveries: a ring of channel_unacked ordered by tag. */
+    channel_unacked *unacked;
+    uint32_t unacked_head, unacked_count, unacked_capacity;
+    uint64_t delivery_tag_last;
+    uint16_t prefetch_count; /* basic.qos for consumers started after it; 0 = unlimited */
+    bool confirm_mode;
+    uint64_t publish_seq_last;
+    /* Confirms waiting for other shards, a ring ordered by seq. */
+    channel_confirm *confirms;
+    uint32_t confirms_head, confirms_count, confirms_capacity;
 } session_channel;
 
 #endif

@@ -81,6 +81,7 @@ void conn_abort(conn *c);
 enum {
     CONN_HOLD_OUTPUT = 1,  /* unsent output above the high watermark */
     CONN_HOLD_BLOCKED = 2, /* a resource alarm blocks this publisher */
+    CONN_HOLD_PENDING = 4, /* a channel waits for another shard's answer */
 };
 void conn_recv_hold(conn *c, uint8_t reason, bool on);
 

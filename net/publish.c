@@ -13,6 +13,9 @@
 #include "net/amqp_method.h"
 #include "net/channel.h"
 #include "net/conn.h"
+#include "net/consume.h"
+#include "route/topo.h"
+#include "store/queues.h"
 
 #include <mimalloc.h>
 #include <stdio.h>
@@ -72,21 +75,61 @@ static void session_send_return(conn *c, session_channel *ch, uint16_t code, con
     conn_out_commit(c, (uint32_t)n);
 }
 
-/* A whole message has arrived on ch: route it. */
+/* A whole message has arrived on ch: route it on this shard's replica and
+ * hand it to the queues it reaches (others' through the mailbox). */
 static void session_publish_complete(conn *c, session_channel *ch)
 {
     channel_publish *pub = &ch->pub;
+    session *s = session_of(c);
     ASSERT(pub->body_received == pub->header.body_size);
-    bool predeclared = pub->exchange_len == 0 ||
-                       (pub->exchange_len > 4 && memcmp(pub->exchange, "amq.", 4) == 0);
-    if (!predeclared) {
-        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_BASIC_PUBLISH,
-                              "no exchange '%.*s' in vhost '%s'", pub->exchange_len,
-                              pub->exchange, session_of(c)->vhost);
-    } else if (pub->mandatory) {
-        /* No queue exists yet for any exchange to route to. */
-        session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
+    amqp_bytes exchange = {(const uint8_t *)pub->exchange, pub->exchange_len};
+    amqp_bytes routing_key = {(const uint8_t *)pub->routing_key, pub->routing_key_len};
+    route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(s->vhost));
+    route_exchange *x;
+    route_error err;
+    if (!route_exchange_lookup(vh, exchange, &x, &err)) {
+        session_close_channel(c, ch, err.reply_code, AMQP_BASIC_PUBLISH, "%s", err.text);
+        return session_publish_reset(pub);
     }
+    if (route_exchange_info_of(x)->internal) {
+        session_close_channel(c, ch, AMQP_REPLY_ACCESS_REFUSED, AMQP_BASIC_PUBLISH,
+                              "cannot publish to internal exchange '%.*s' in vhost '%s'",
+                              (int)exchange.len, (const char *)exchange.data, s->vhost);
+        return session_publish_reset(pub);
+    }
+    static _Thread_local const route_queue_info *targets[LIMIT_PUBLISH_QUEUES_MAX];
+    route_result r;
+    route_result_init(&r, targets, LIMIT_PUBLISH_QUEUES_MAX);
+    route_publish(vh, x, routing_key, pub->header.headers, &r);
+    uint64_t seq = ch->confirm_mode ? ++ch->publish_seq_last : 0;
+    if (r.count == 0) {
+        if (pub->mandatory) session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
+        if (seq != 0) consume_confirm_publish(c, ch, seq, 0);
+        return session_publish_reset(pub);
+    }
+    store_msg_params p = {.exchange = exchange.data,
+                          .exchange_bytes = exchange.len,
+                          .routing_key = routing_key.data,
+                          .routing_key_bytes = routing_key.len,
+                          .props = pub->header.props_raw.data,
+                          .props_bytes = pub->header.props_raw.len,
+                          .body = pub->body,
+                          .body_bytes = pub->header.body_size,
+                          .persistent = pub->header.delivery_mode == 2,
+                          .priority = pub->header.priority,
+                          .publisher_shard = (uint16_t)c->shard->id,
+                          .publish_seq = seq};
+    store_msg *msg = store_msg_new(c->shard->heap, &p);
+    if (msg == NULL) {
+        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
+                                 "out of memory for a message");
+        return session_publish_reset(pub);
+    }
+    queues_publisher who = {.conn_id = session_conn_id(c), .channel = ch->id, .confirm_seq = seq};
+    uint32_t shards_involved = 0;
+    queues_publish(c->shard, &r, msg, &who, &shards_involved);
+    store_msg_unref(msg);
+    if (seq != 0) consume_confirm_publish(c, ch, seq, shards_involved);
     session_publish_reset(pub);
 }
 

@@ -27,6 +27,7 @@
 #include "net/channel.h"
 #include "net/session_internal.h"
 #include "net/conn.h"
+#include "net/consume.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,6 +135,8 @@ void session_close_channel(conn *c, session_channel *ch, uint16_t code, uint32_t
     m.a.channel_close.method_id = (uint16_t)(method_id & 0xFFFF);
     session_send_method(c, ch->id, &m);
     ch->phase = CHANNEL_CLOSING;
+    consume_channel_closed(c, ch);
+    ch->pub.state = PUBLISH_IDLE;
 }
 
 /* An error found by the codec: hard codes close the connection. */
@@ -481,10 +484,54 @@ static bool session_input_done(conn *c)
     return c->closing || session_of(c)->phase == SESSION_CLOSED;
 }
 
+/* Keeps data for later, after what is already kept. */
+static void session_defer(conn *c, const uint8_t *data, uint32_t len)
+{
+    session *s = session_of(c);
+    if (len == 0) return;
+    if (s->deferred_len + len > s->deferred_capacity) {
+        uint32_t capacity = s->deferred_capacity ? s->deferred_capacity : LIMIT_RECV_BUFFER_BYTES;
+        while (capacity < s->deferred_len + len) capacity *= 2;
+        uint8_t *buf = mi_heap_realloc(c->shard->heap, s->deferred, capacity);
+        if (buf == NULL) {
+            LOG_ERROR("connection %s: out of memory holding input", c->peer_name);
+            conn_abort(c);
+            return;
+        }
+        s->deferred = buf;
+        s->deferred_capacity = capacity;
+    }
+    memcpy(s->deferred + s->deferred_len, data, len);
+    s->deferred_len += len;
+}
+
+void session_block_input(conn *c)
+{
+    session *s = session_of(c);
+    ASSERT(!s->input_blocked);
+    s->input_blocked = true;
+    conn_recv_hold(c, CONN_HOLD_PENDING, true);
+}
+
+void session_resume_input(conn *c)
+{
+    session *s = session_of(c);
+    ASSERT(s->input_blocked);
+    s->input_blocked = false;
+    uint8_t *held = s->deferred;
+    uint32_t held_len = s->deferred_len;
+    s->deferred = NULL;
+    s->deferred_len = s->deferred_capacity = 0;
+    if (held_len > 0 && !c->closing) session_input(c, held, held_len);
+    mi_free(held);
+    if (!s->input_blocked) conn_recv_hold(c, CONN_HOLD_PENDING, false);
+}
+
 void session_input(conn *c, const uint8_t *data, uint32_t len)
 {
     session *s = session_of(c);
     uint32_t off = 0;
+    if (s->input_blocked) return session_defer(c, data, len);
     if (s->phase == SESSION_AWAIT_HEADER) {
         int32_t n = session_input_header(c, data, len);
         if (n < 0 || s->phase == SESSION_AWAIT_HEADER) return;
@@ -503,8 +550,10 @@ void session_input(conn *c, const uint8_t *data, uint32_t len)
         /* Split frames are the exception: give the assembly buffer back. */
         mi_free(s->partial_buf);
         s->partial_buf = NULL;
+        if (s->input_blocked) return session_defer(c, data + off, len - off);
     }
     while (off < len && !session_input_done(c)) {
+        if (s->input_blocked) return session_defer(c, data + off, len - off);
         ssize_t n = amqp_frame_parse(data + off, len - off, s->frame_max, &f, &err);
         if (n < 0) return session_codec_error(c, &err);
         if (n == 0) {
@@ -565,13 +614,20 @@ void session_free(conn *c)
 {
     session *s = session_of(c);
     for (uint32_t i = 0; i < s->channel_slots; i++)
-        if (s->channels[i] != NULL) session_channel_free(s->channels[i]);
+        if (s->channels[i] != NULL) session_channel_free(c, s->channels[i]);
     mi_free(s->channels);
     s->channels = NULL;
     s->channel_slots = 0;
     s->channels_open = 0;
     mi_free(s->partial_buf);
     s->partial_buf = NULL;
+    mi_free(s->deferred);
+    s->deferred = NULL;
+}
+
+uint64_t session_conn_id(const conn *c)
+{
+    return ((uint64_t)c->shard->id << 56) | ((uint64_t)c->index << 32) | c->generation;
 }
 
 void session_peer_closed(conn *c, int err)

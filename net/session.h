@@ -43,6 +43,15 @@ typedef struct {
     uint8_t header_len;
     amqp_frame_assembler partial; /* a frame split across receive buffers */
     uint8_t *partial_buf;         /* frame_max bytes, allocated on first use */
+    /* A channel waits for another shard (a declare, a bind, ...): input is
+     * held from the frame after the one that waits, in order, and replayed
+     * when the answer comes. RabbitMQ runs a channel's methods one after the
+     * other; holding the connection keeps that order for every channel. */
+    bool input_blocked;
+    uint8_t *deferred;
+    uint32_t deferred_len;
+    uint32_t deferred_capacity;
+    uint64_t exclusive_queues; /* exclusive queues declared, to delete on close */
     /* Open channels by id: open addressing, linear probing, at most half full.
      * channel_max bounds how many are open at once (RabbitMQ counts channels,
      * not ids: any id 1..65535 may be used). */
@@ -61,5 +70,7 @@ void session_peer_closed(conn *c, int err);
 void session_shutdown(conn *c);
 /* A resource alarm was raised or cleared. */
 void session_alarm(conn *c, bool raised);
+/* This connection's id across the broker (exclusive queue ownership). */
+uint64_t session_conn_id(const conn *c);
 
 #endif

@@ -26,10 +26,17 @@ __attribute__((format(printf, 5, 6))) void session_close_channel(conn *c, sessio
                                                                  const char *fmt, ...);
 void session_codec_error(conn *c, const amqp_error *err);
 
+/* Input held while a channel waits for another shard. */
+void session_block_input(conn *c);
+void session_resume_input(conn *c);
+
 /* Channels (net/channel.c). */
 session_channel *session_channel_get(session *s, uint16_t id);
-void session_channel_free(session_channel *ch);
+void session_channel_free(conn *c, session_channel *ch);
 void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m);
+
+/* Exchanges, queues, bindings (net/declare.c): true when m was one of them. */
+bool declare_method(conn *c, session_channel *ch, const amqp_method *m);
 
 /* Publishing (net/publish.c). */
 void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a);

@@ -291,7 +291,7 @@ static bool topo_apply_queue_declare(topo *t, route_vhost *vh, const topo_reques
     q = route_queue_add(vh, &spec);
     ASSERT(q != NULL);
     reply->created = true;
-    if (spec.shard == t->s->id) topo_queue_cb(t->s, route_queue_info_of(q), true);
+    if (spec.shard == t->s->id) topo_queue_cb(t->s, req->vhost, route_queue_info_of(q), true);
     return true;
 }
 
@@ -312,7 +312,7 @@ static bool topo_apply_queue_delete(topo *t, route_vhost *vh, const topo_request
     reply->queue_id = qi->queue_id;
     reply->queue_shard = qi->shard;
     reply->created = true; /* "something changed" */
-    if (qi->shard == t->s->id) topo_queue_cb(t->s, qi, false);
+    if (qi->shard == t->s->id) topo_queue_cb(t->s, req->vhost, qi, false);
     route_queue_remove(vh, q);
     return true;
 }

@@ -46,7 +46,7 @@ typedef struct {
 } topo_request;
 
 /* What the requester learns when every shard has applied the change. */
-typedef struct {
+typedef struct topo_reply {
     uint16_t reply_code;  /* 200, or the error to send */
     char text[256];
     bool created;
@@ -57,7 +57,7 @@ typedef struct {
 /* Called on the requesting shard; cookie is what the requester passed. */
 typedef void (*topo_done_fn)(shard *s, uint64_t cookie, const topo_reply *reply);
 /* Called on a queue's owner shard when a queue it owns is created or removed. */
-typedef void (*topo_queue_fn)(shard *s, const route_queue_info *q, bool created);
+typedef void (*topo_queue_fn)(shard *s, amqp_bytes vhost, const route_queue_info *q, bool created);
 
 typedef struct topo topo;
 

@@ -1,0 +1,400 @@
+/*
+ * exchange.declare/delete/bind/unbind and queue.declare/bind/unbind/delete.
+ * Passive declares are answered from this shard's replica. Changes go to
+ * the topology sequencer (route/topo.c); the channel waits, and the
+ * connection's input is held, until every shard has applied the change:
+ * then declare-ok (or the error) goes out and input resumes. A waiting
+ * channel is named by a cookie (connection slab index, generation, channel)
+ * so an answer for a connection that has gone is dropped.
+ */
+#include "net/session_internal.h"
+#include "net/declare.h"
+
+#include "core/assert.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "route/topo.h"
+#include "store/queues.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
+
+enum {
+    DECLARE_STAGE_TOPO = 1,  /* waiting for every shard to apply a change */
+    DECLARE_STAGE_STATS = 2, /* waiting for a queue owner's counts */
+};
+
+static uint64_t declare_cookie(const conn *c, uint16_t channel)
+{
+    return ((uint64_t)(c->generation & 0xFFFFFF) << 40) | ((uint64_t)c->index << 16) | channel;
+}
+
+static conn *declare_cookie_conn(shard *s, uint64_t cookie, uint16_t *channel)
+{
+    uint32_t index = (uint32_t)(cookie >> 16) & 0xFFFFFF;
+    uint32_t generation = (uint32_t)(cookie >> 40) & 0xFFFFFF;
+    *channel = (uint16_t)cookie;
+    if (index >= LIMIT_CONNS_PER_SHARD) return NULL;
+    conn *c = s->conns[index];
+    if (c == NULL || (c->generation & 0xFFFFFF) != generation) return NULL;
+    return c;
+}
+
+static route_vhost *declare_vhost(conn *c)
+{
+    route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(session_of(c)->vhost));
+    ASSERT(vh != NULL); /* connection.open checked the vhost */
+    return vh;
+}
+
+/* A soft error closes the channel, a hard one the connection. */
+static void declare_fail(conn *c, session_channel *ch, uint32_t method, uint16_t code,
+                         const char *text)
+{
+    if (amqp_reply_code_is_hard(code))
+        session_close_connection(c, code, method, "%s", text);
+    else
+        session_close_channel(c, ch, code, method, "%s", text);
+}
+
+static void declare_wait(conn *c, session_channel *ch, uint32_t method, bool nowait,
+                         amqp_bytes name, const topo_request *req)
+{
+    ASSERT(ch->wait.method == 0 || ch->wait.method == method);
+    ch->wait.method = method;
+    ch->wait.stage = DECLARE_STAGE_TOPO;
+    ch->wait.nowait = nowait;
+    ch->wait.name_len = (uint8_t)name.len;
+    memmove(ch->wait.name, name.data, name.len);
+    if (!session_of(c)->input_blocked) session_block_input(c);
+    topo_submit(c->shard, req, declare_cookie(c, ch->id));
+}
+
+/* Owner shard of a new queue: a config pin, else XXH3(vhost, name) modulo the shards. */
+static uint32_t declare_queue_shard(conn *c, amqp_bytes name)
+{
+    const config *cfg = c->shard->cfg;
+    const char *vhost = session_of(c)->vhost;
+    for (uint32_t i = 0; i < cfg->placement_pins_count; i++) {
+        const config_placement_pin *pin = &cfg->placement_pins[i];
+        if (strcmp(pin->vhost, vhost) == 0 && strlen(pin->queue) == name.len &&
+            memcmp(pin->queue, name.data, name.len) == 0)
+            return pin->shard;
+    }
+    uint8_t key[2 * LIMIT_NAME_BYTES_MAX + 1];
+    size_t vhost_len = strlen(vhost);
+    memcpy(key, vhost, vhost_len);
+    key[vhost_len] = 0; /* the NUL separates vhost and name */
+    memcpy(key + vhost_len + 1, name.data, name.len);
+    return (uint32_t)(XXH3_64bits(key, vhost_len + 1 + name.len) % c->shard->rt->shard_count);
+}
+
+static void declare_send_queue_ok(conn *c, session_channel *ch, amqp_bytes name,
+                                  uint32_t messages, uint32_t consumers)
+{
+    amqp_method m = {.id = AMQP_QUEUE_DECLARE_OK};
+    m.a.queue_declare_ok.queue = name;
+    m.a.queue_declare_ok.message_count = messages;
+    m.a.queue_declare_ok.consumer_count = consumers;
+    session_send_method(c, ch->id, &m);
+}
+
+/* ---- exchanges ---- */
+
+static void declare_exchange(conn *c, session_channel *ch, const amqp_exchange_declare *a)
+{
+    route_vhost *vh = declare_vhost(c);
+    if (a->passive) {
+        route_exchange *x;
+        route_error err;
+        if (!route_exchange_lookup(vh, a->exchange, &x, &err))
+            return declare_fail(c, ch, AMQP_EXCHANGE_DECLARE, err.reply_code, err.text);
+        if (!a->nowait) {
+            amqp_method m = {.id = AMQP_EXCHANGE_DECLARE_OK};
+            session_send_method(c, ch->id, &m);
+        }
+        return;
+    }
+    topo_request req = {.op = TOPO_EXCHANGE_DECLARE,
+                        .vhost = amqp_cstr(session_of(c)->vhost),
+                        .name = a->exchange,
+                        .type = a->type,
+                        .arguments = a->arguments,
+                        .durable = a->durable,
+                        .auto_delete = a->auto_delete,
+                        .internal = a->internal,
+                        .conn_id = session_conn_id(c)};
+    declare_wait(c, ch, AMQP_EXCHANGE_DECLARE, a->nowait, a->exchange, &req);
+}
+
+static void declare_exchange_delete(conn *c, session_channel *ch, const amqp_exchange_delete *a)
+{
+    topo_request req = {.op = TOPO_EXCHANGE_DELETE,
+                        .vhost = amqp_cstr(session_of(c)->vhost),
+                        .name = a->exchange,
+                        .if_unused = a->if_unused,
+                        .conn_id = session_conn_id(c)};
+    declare_wait(c, ch, AMQP_EXCHANGE_DELETE, a->nowait, a->exchange, &req);
+}
+
+static void declare_bind(conn *c, session_channel *ch, uint32_t method, amqp_bytes source,
+                         amqp_bytes destination, bool to_exchange, amqp_bytes key,
+                         amqp_table arguments, bool nowait)
+{
+    bool bind = method == AMQP_EXCHANGE_BIND || method == AMQP_QUEUE_BIND;
+    topo_request req = {.op = bind ? TOPO_BIND : TOPO_UNBIND,
+                        .vhost = amqp_cstr(session_of(c)->vhost),
+                        .name = source,
+                        .destination = destination,
+                        .destination_is_exchange = to_exchange,
+                        .routing_key = key,
+                        .arguments = arguments,
+                        .conn_id = session_conn_id(c)};
+    declare_wait(c, ch, method, nowait, destination, &req);
+}
+
+/* ---- queues ---- */
+
+static void declare_queue_passive(conn *c, session_channel *ch, const amqp_queue_declare *a)
+{
+    route_queue *q = route_queue_find(declare_vhost(c), a->queue);
+    if (q == NULL) {
+        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_QUEUE_DECLARE,
+                              "no queue '%.*s' in vhost '%s'", (int)a->queue.len,
+                              (const char *)a->queue.data, session_of(c)->vhost);
+        return;
+    }
+    const route_queue_info *qi = route_queue_info_of(q);
+    if (qi->exclusive && qi->owner_conn_id != session_conn_id(c)) {
+        session_close_channel(c, ch, AMQP_REPLY_RESOURCE_LOCKED, AMQP_QUEUE_DECLARE,
+                              "cannot obtain exclusive access to locked queue '%.*s' in vhost "
+                              "'%s'. It could be originally declared on another connection or "
+                              "the exclusive property value does not match that of the "
+                              "original declaration.",
+                              (int)a->queue.len, (const char *)a->queue.data,
+                              session_of(c)->vhost);
+        return;
+    }
+    ch->wait.method = AMQP_QUEUE_DECLARE;
+    ch->wait.stage = DECLARE_STAGE_STATS;
+    ch->wait.nowait = a->nowait;
+    ch->wait.name_len = (uint8_t)a->queue.len;
+    memcpy(ch->wait.name, a->queue.data, a->queue.len);
+    session_block_input(c);
+    queues_stats_request(c->shard, qi->shard, qi->queue_id, declare_cookie(c, ch->id));
+}
+
+static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare *a)
+{
+    if (a->passive && a->queue.len > 0) return declare_queue_passive(c, ch, a);
+    char name[LIMIT_SHORTSTR_BYTES_MAX];
+    amqp_bytes qname = a->queue;
+    uint32_t owner;
+    bool server_named = qname.len == 0;
+    if (server_named) {
+        /* "amq.gen-" and 22 characters of randomness, as RabbitMQ names them. */
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint8_t rnd[22];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            for (size_t i = 0; i < sizeof(rnd); i++) rnd[i] = (uint8_t)(c->shard->now_ms >> (i % 8) ^ i * 31u);
+        memcpy(name, "amq.gen-", 8);
+        for (size_t i = 0; i < sizeof(rnd); i++) name[8 + i] = alphabet[rnd[i] & 63];
+        qname = (amqp_bytes){(const uint8_t *)name, 8 + sizeof(rnd)};
+        owner = c->shard->id; /* server-named queues live with their declarer */
+    } else {
+        owner = declare_queue_shard(c, qname);
+    }
+    topo_request req = {.op = TOPO_QUEUE_DECLARE,
+                        .vhost = amqp_cstr(session_of(c)->vhost),
+                        .name = qname,
+                        .arguments = a->arguments,
+                        .durable = a->durable,
+                        .auto_delete = a->auto_delete,
+                        .exclusive = a->exclusive,
+                        .server_named = server_named,
+                        .conn_id = session_conn_id(c),
+                        .queue_shard = owner};
+    declare_wait(c, ch, AMQP_QUEUE_DECLARE, a->nowait, qname, &req);
+}
+
+/* queue.delete asks the owner for the counts first (if-unused, if-empty and
+ * delete-ok's message count), then removes the queue everywhere. */
+static void declare_queue_delete(conn *c, session_channel *ch, const amqp_queue_delete *a)
+{
+    route_queue *q = route_queue_find(declare_vhost(c), a->queue);
+    if (q == NULL) { /* RabbitMQ: deleting a missing queue is fine */
+        if (!a->nowait) {
+            amqp_method m = {.id = AMQP_QUEUE_DELETE_OK};
+            session_send_method(c, ch->id, &m);
+        }
+        return;
+    }
+    const route_queue_info *qi = route_queue_info_of(q);
+    ch->wait.method = AMQP_QUEUE_DELETE;
+    ch->wait.stage = DECLARE_STAGE_STATS;
+    ch->wait.nowait = a->nowait;
+    ch->wait.if_unused = a->if_unused;
+    ch->wait.if_empty = a->if_empty;
+    ch->wait.name_len = (uint8_t)a->queue.len;
+    memcpy(ch->wait.name, a->queue.data, a->queue.len);
+    session_block_input(c);
+    queues_stats_request(c->shard, qi->shard, qi->queue_id, declare_cookie(c, ch->id));
+}
+
+bool declare_method(conn *c, session_channel *ch, const amqp_method *m)
+{
+    switch (m->id) {
+    case AMQP_EXCHANGE_DECLARE:
+        declare_exchange(c, ch, &m->a.exchange_declare);
+        return true;
+    case AMQP_EXCHANGE_DELETE:
+        declare_exchange_delete(c, ch, &m->a.exchange_delete);
+        return true;
+    case AMQP_EXCHANGE_BIND: {
+        const amqp_exchange_bind *a = &m->a.exchange_bind;
+        declare_bind(c, ch, m->id, a->source, a->destination, true, a->routing_key, a->arguments,
+                     a->nowait);
+        return true;
+    }
+    case AMQP_EXCHANGE_UNBIND: {
+        const amqp_exchange_unbind *a = &m->a.exchange_unbind;
+        declare_bind(c, ch, m->id, a->source, a->destination, true, a->routing_key, a->arguments,
+                     a->nowait);
+        return true;
+    }
+    case AMQP_QUEUE_DECLARE:
+        declare_queue(c, ch, &m->a.queue_declare);
+        return true;
+    case AMQP_QUEUE_BIND: {
+        const amqp_queue_bind *a = &m->a.queue_bind;
+        declare_bind(c, ch, m->id, a->exchange, a->queue, false, a->routing_key, a->arguments,
+                     a->nowait);
+        return true;
+    }
+    case AMQP_QUEUE_UNBIND: {
+        const amqp_queue_unbind *a = &m->a.queue_unbind;
+        declare_bind(c, ch, m->id, a->exchange, a->queue, false, a->routing_key, a->arguments,
+                     false);
+        return true;
+    }
+    case AMQP_QUEUE_DELETE:
+        declare_queue_delete(c, ch, &m->a.queue_delete);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- answers ---- */
+
+static void declare_finish(conn *c, session_channel *ch)
+{
+    ch->wait.method = 0;
+    ch->wait.stage = 0;
+    if (session_of(c)->input_blocked) session_resume_input(c);
+}
+
+static void declare_reply_ok(conn *c, session_channel *ch, const topo_reply *reply)
+{
+    amqp_method m = {.id = 0};
+    amqp_bytes name = {(const uint8_t *)ch->wait.name, ch->wait.name_len};
+    switch (ch->wait.method) {
+    case AMQP_EXCHANGE_DECLARE: m.id = AMQP_EXCHANGE_DECLARE_OK; break;
+    case AMQP_EXCHANGE_DELETE: m.id = AMQP_EXCHANGE_DELETE_OK; break;
+    case AMQP_EXCHANGE_BIND: m.id = AMQP_EXCHANGE_BIND_OK; break;
+    case AMQP_EXCHANGE_UNBIND: m.id = AMQP_EXCHANGE_UNBIND_OK; break;
+    case AMQP_QUEUE_BIND: m.id = AMQP_QUEUE_BIND_OK; break;
+    case AMQP_QUEUE_UNBIND: m.id = AMQP_QUEUE_UNBIND_OK; break;
+    case AMQP_QUEUE_DELETE:
+        m.id = AMQP_QUEUE_DELETE_OK;
+        m.a.queue_delete_ok.message_count = ch->wait.message_count;
+        break;
+    case AMQP_QUEUE_DECLARE:
+        if (!reply->created) {
+            /* An existing queue: declare-ok reports its counts, which its owner knows. */
+            ch->wait.stage = DECLARE_STAGE_STATS;
+            queues_stats_request(c->shard, reply->queue_shard, reply->queue_id,
+                                 declare_cookie(c, ch->id));
+            return;
+        }
+        if (!ch->wait.nowait) declare_send_queue_ok(c, ch, name, 0, 0);
+        declare_finish(c, ch);
+        return;
+    default:
+        UNREACHABLE();
+    }
+    if (!ch->wait.nowait) session_send_method(c, ch->id, &m);
+    declare_finish(c, ch);
+}
+
+static session_channel *declare_waiting_channel(shard *s, uint64_t cookie, conn **out)
+{
+    uint16_t channel;
+    conn *c = declare_cookie_conn(s, cookie, &channel);
+    *out = c;
+    if (c == NULL) return NULL; /* the connection is gone */
+    session_channel *ch = session_channel_get(session_of(c), channel);
+    if (ch == NULL || ch->wait.method == 0) {
+        if (session_of(c)->input_blocked) session_resume_input(c);
+        return NULL;
+    }
+    return ch;
+}
+
+void declare_topo_done(shard *s, uint64_t cookie, const topo_reply *reply)
+{
+    conn *c;
+    session_channel *ch = declare_waiting_channel(s, cookie, &c);
+    if (ch == NULL) return;
+    ASSERT(ch->wait.stage == DECLARE_STAGE_TOPO);
+    if (ch->phase != CHANNEL_OPEN) return declare_finish(c, ch);
+    if (reply->reply_code != AMQP_REPLY_SUCCESS) {
+        declare_fail(c, ch, ch->wait.method, reply->reply_code, reply->text);
+        return declare_finish(c, ch);
+    }
+    declare_reply_ok(c, ch, reply);
+}
+
+void declare_stats_done(shard *s, uint64_t cookie, bool found, uint32_t messages,
+                        uint32_t consumers)
+{
+    conn *c;
+    session_channel *ch = declare_waiting_channel(s, cookie, &c);
+    if (ch == NULL) return;
+    ASSERT(ch->wait.stage == DECLARE_STAGE_STATS);
+    amqp_bytes name = {(const uint8_t *)ch->wait.name, ch->wait.name_len};
+    const char *vhost = session_of(c)->vhost;
+    if (ch->phase != CHANNEL_OPEN) return declare_finish(c, ch);
+    if (ch->wait.method == AMQP_QUEUE_DECLARE) {
+        if (!found)
+            session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_QUEUE_DECLARE,
+                                  "no queue '%.*s' in vhost '%s'", (int)name.len,
+                                  (const char *)name.data, vhost);
+        else if (!ch->wait.nowait)
+            declare_send_queue_ok(c, ch, name, messages, consumers);
+        return declare_finish(c, ch);
+    }
+    ASSERT(ch->wait.method == AMQP_QUEUE_DELETE);
+    if (found && ch->wait.if_unused && consumers > 0) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_QUEUE_DELETE,
+                              "queue '%.*s' in vhost '%s' in use", (int)name.len,
+                              (const char *)name.data, vhost);
+        return declare_finish(c, ch);
+    }
+    if (found && ch->wait.if_empty && messages > 0) {
+        session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_QUEUE_DELETE,
+                              "queue '%.*s' in vhost '%s' is not empty", (int)name.len,
+                              (const char *)name.data, vhost);
+        return declare_finish(c, ch);
+    }
+    ch->wait.message_count = found ? messages : 0;
+    topo_request req = {.op = TOPO_QUEUE_DELETE,
+                        .vhost = amqp_cstr(vhost),
+                        .name = name,
+                        .conn_id = session_conn_id(c)};
+    declare_wait(c, ch, AMQP_QUEUE_DELETE, ch->wait.nowait, name, &req);
+}

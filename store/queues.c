@@ -1,0 +1,821 @@
+/*
+ * The queues a shard owns and the records that reach them (see
+ * store/queues.h). Ownership: a queue structure lives on its owner shard
+ * only; messages are copied by value into mailbox records when they cross
+ * shards, so every store_msg belongs to the shard whose heap made it.
+ * Queues that may have work (new messages, new credit, a new consumer) are
+ * marked and dispatched at the end of the turn with a bounded budget.
+ */
+#include "store/queues.h"
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "route/route_map.h"
+#include "route/topo.h"
+#include "store/queue.h"
+
+#include <mimalloc.h>
+#include <stdio.h>
+#include <string.h>
+
+enum {
+    Q_KIND_STATS_REQ = 8,
+    Q_KIND_STATS_REP,
+    Q_KIND_PUBLISH,
+    Q_KIND_PUBLISH_ACK,
+    Q_KIND_CONSUME,
+    Q_KIND_CONSUME_REP,
+    Q_KIND_DELIVER,
+    Q_KIND_SETTLE,
+    Q_KIND_CANCEL,
+    Q_KIND_GET,
+    Q_KIND_GET_REP,
+    Q_KIND_PURGE,
+    Q_KIND_PURGE_REP,
+    Q_KIND_OWNER_GONE,
+    Q_KIND_CANCELLED,
+};
+
+/* A consumer as this shard remembers it, to tell its channel when the queue goes. */
+typedef struct {
+    uint64_t consumer_id;
+    store_owner owner;
+} queues_consumer_ref;
+
+typedef struct {
+    uint64_t conn_id;
+    uint64_t queue_id;
+    uint64_t consumer_id;
+    uint16_t channel;
+} queues_cancelled_rec;
+
+/* A queue this shard owns. */
+typedef struct owned_queue {
+    queues_consumer_ref *consumers;
+    uint32_t consumers_count;
+    uint32_t consumers_capacity;
+    uint64_t queue_id;
+    store_queue *q;
+    bool auto_delete;
+    bool had_consumer;
+    bool marked; /* on the dispatch list */
+    bool deleting;
+    struct owned_queue *next_marked;
+    uint8_t vhost_len, name_len;
+    char vhost[LIMIT_NAME_BYTES_MAX];
+    char name[LIMIT_NAME_BYTES_MAX];
+} owned_queue;
+
+struct queues {
+    shard *s;
+    route_map by_id;
+    owned_queue *marked_head;
+};
+
+static owned_queue *queues_find(queues *qs, uint64_t queue_id)
+{
+    route_map_iter it;
+    for (owned_queue *o = route_map_first(&qs->by_id, queue_id, &it); o; o = route_map_next(&it))
+        if (o->queue_id == queue_id) return o;
+    return NULL;
+}
+
+static void queues_mark(queues *qs, owned_queue *o)
+{
+    if (o->marked) return;
+    o->marked = true;
+    o->next_marked = qs->marked_head;
+    qs->marked_head = o;
+}
+
+queues *queues_create(shard *s)
+{
+    queues *qs = mi_heap_zalloc(s->heap, sizeof(*qs));
+    ASSERT(qs != NULL);
+    qs->s = s;
+    route_map_init(&qs->by_id);
+    return qs;
+}
+
+void queues_destroy(queues *qs)
+{
+    for (uint32_t i = 0; i < qs->by_id.slots_count; i++) {
+        owned_queue *o = qs->by_id.slots[i].value;
+        if (o == NULL) continue;
+        store_queue_delete(o->q);
+        mi_free(o->consumers);
+        mi_free(o);
+    }
+    route_map_free(&qs->by_id);
+    mi_free(qs);
+}
+
+/* ---- message wire form: header, then exchange, routing key, props, body ---- */
+
+typedef struct {
+    uint32_t props_bytes;
+    uint32_t body_bytes;
+    uint16_t flags;
+    uint8_t priority;
+    uint8_t exchange_bytes;
+    uint8_t routing_key_bytes;
+    uint8_t pad[3];
+} queues_msg_wire;
+
+static uint32_t queues_msg_wire_size(const store_msg *m)
+{
+    return (uint32_t)sizeof(queues_msg_wire) + m->exchange_bytes + m->routing_key_bytes +
+           m->props_bytes + m->body_bytes;
+}
+
+static void queues_msg_write(uint8_t *out, const store_msg *m)
+{
+    queues_msg_wire *w = (queues_msg_wire *)out;
+    w->props_bytes = m->props_bytes;
+    w->body_bytes = m->body_bytes;
+    w->flags = m->flags;
+    w->priority = m->priority;
+    w->exchange_bytes = m->exchange_bytes;
+    w->routing_key_bytes = m->routing_key_bytes;
+    memcpy(out + sizeof(*w), m->data,
+           (size_t)m->exchange_bytes + m->routing_key_bytes + m->props_bytes + m->body_bytes);
+}
+
+/* A message record seen as slices of the record (valid during the handler). */
+static void queues_msg_view(const uint8_t *in, queues_delivery *d, store_msg_params *p)
+{
+    const queues_msg_wire *w = (const queues_msg_wire *)in;
+    const uint8_t *b = in + sizeof(*w);
+    d->exchange = (amqp_bytes){b, w->exchange_bytes};
+    b += w->exchange_bytes;
+    d->routing_key = (amqp_bytes){b, w->routing_key_bytes};
+    b += w->routing_key_bytes;
+    d->props = (amqp_bytes){b, w->props_bytes};
+    b += w->props_bytes;
+    d->body = b;
+    d->body_bytes = w->body_bytes;
+    if (p != NULL) {
+        memset(p, 0, sizeof(*p));
+        p->exchange = d->exchange.data;
+        p->exchange_bytes = d->exchange.len;
+        p->routing_key = d->routing_key.data;
+        p->routing_key_bytes = d->routing_key.len;
+        p->props = d->props.data;
+        p->props_bytes = d->props.len;
+        p->body = d->body;
+        p->body_bytes = d->body_bytes;
+        p->persistent = w->flags & STORE_MSG_PERSISTENT;
+        p->priority = w->priority;
+    }
+}
+
+static void queues_delivery_from_msg(queues_delivery *d, const store_msg *m)
+{
+    d->exchange = (amqp_bytes){store_msg_exchange(m), m->exchange_bytes};
+    d->routing_key = (amqp_bytes){store_msg_routing_key(m), m->routing_key_bytes};
+    d->props = (amqp_bytes){store_msg_props(m), m->props_bytes};
+    d->body = store_msg_body(m);
+    d->body_bytes = m->body_bytes;
+}
+
+/* Sends a fixed header plus an optional message as one record. */
+static void queues_send(shard *s, uint32_t to, uint16_t kind, const void *head, uint32_t head_bytes,
+                        const store_msg *m)
+{
+    uint32_t bytes = head_bytes + (m ? queues_msg_wire_size(m) : 0);
+    uint8_t stack[4096];
+    uint8_t *buf = bytes <= sizeof(stack) ? stack : mi_heap_malloc(s->heap, bytes);
+    ASSERT(buf != NULL);
+    memcpy(buf, head, head_bytes);
+    if (m) queues_msg_write(buf + head_bytes, m);
+    shard_mbox_send_control(s, to, kind, buf, bytes);
+    if (buf != stack) mi_free(buf);
+}
+
+/* ---- queue lifecycle (topology callback) ---- */
+
+void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, bool created)
+{
+    queues *qs = s->queues;
+    if (created) {
+        owned_queue *o = mi_heap_zalloc(s->heap, sizeof(*o));
+        ASSERT(o != NULL && queues_find(qs, qi->queue_id) == NULL);
+        o->queue_id = qi->queue_id;
+        o->auto_delete = qi->auto_delete;
+        o->name_len = (uint8_t)qi->name.len;
+        memcpy(o->name, qi->name.data, qi->name.len);
+        o->vhost_len = (uint8_t)vhost.len;
+        memcpy(o->vhost, vhost.data, vhost.len);
+        o->q = store_queue_new(s->heap, o->vhost, o->vhost_len, o->name, o->name_len);
+        ASSERT(o->q != NULL);
+        route_map_insert(&qs->by_id, o->queue_id, o);
+        return;
+    }
+    owned_queue *o = queues_find(qs, qi->queue_id);
+    if (o == NULL) return;
+    /* Consumers hear basic.cancel (consumer_cancel_notify), as in RabbitMQ. */
+    for (uint32_t i = 0; i < o->consumers_count; i++) {
+        const queues_consumer_ref *ref = &o->consumers[i];
+        if (ref->owner.shard_id == s->id) {
+            consume_cancelled(s, ref->owner.conn_id, (uint16_t)ref->owner.channel_id, o->queue_id,
+                              ref->consumer_id);
+        } else {
+            queues_cancelled_rec rec = {.conn_id = ref->owner.conn_id,
+                                        .queue_id = o->queue_id,
+                                        .consumer_id = ref->consumer_id,
+                                        .channel = (uint16_t)ref->owner.channel_id};
+            queues_send(s, (uint32_t)ref->owner.shard_id, Q_KIND_CANCELLED, &rec, sizeof(rec),
+                        NULL);
+        }
+    }
+    mi_free(o->consumers);
+    route_map_remove(&qs->by_id, o->queue_id, o);
+    if (o->marked) {
+        owned_queue **pp = &qs->marked_head;
+        while (*pp != o) pp = &(*pp)->next_marked;
+        *pp = o->next_marked;
+    }
+    store_queue_delete(o->q);
+    mi_free(o);
+}
+
+/* ---- stats ---- */
+
+typedef struct {
+    uint64_t cookie;
+    uint64_t queue_id;
+    uint32_t messages;
+    uint32_t consumers;
+    uint8_t found;
+} queues_stats_rec;
+
+void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t cookie)
+{
+    queues_stats_rec r = {.cookie = cookie, .queue_id = queue_id};
+    if (owner == s->id) {
+        owned_queue *o = queues_find(s->queues, queue_id);
+        uint32_t messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
+        uint32_t consumers = o ? store_queue_consumer_count(o->q) : 0;
+        declare_stats_done(s, cookie, o != NULL, messages, consumers);
+        return;
+    }
+    queues_send(s, owner, Q_KIND_STATS_REQ, &r, sizeof(r), NULL);
+}
+
+static void queues_on_stats_req(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes == sizeof(queues_stats_rec));
+    queues_stats_rec r = *(const queues_stats_rec *)payload;
+    owned_queue *o = queues_find(s->queues, r.queue_id);
+    r.found = o != NULL;
+    r.messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
+    r.consumers = o ? store_queue_consumer_count(o->q) : 0;
+    queues_send(s, from, Q_KIND_STATS_REP, &r, sizeof(r), NULL);
+}
+
+static void queues_on_stats_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_stats_rec));
+    const queues_stats_rec *r = payload;
+    declare_stats_done(s, r->cookie, r->found, r->messages, r->consumers);
+}
+
+static void queues_consumer_ref_add(shard *s, owned_queue *o, uint64_t consumer_id,
+                                    const store_owner *owner)
+{
+    if (o->consumers_count == o->consumers_capacity) {
+        uint32_t capacity = o->consumers_capacity ? o->consumers_capacity * 2 : 4;
+        queues_consumer_ref *c = mi_heap_realloc(s->heap, o->consumers, capacity * sizeof(*c));
+        ASSERT(c != NULL);
+        o->consumers = c;
+        o->consumers_capacity = capacity;
+    }
+    o->consumers[o->consumers_count++] = (queues_consumer_ref){consumer_id, *owner};
+}
+
+static void queues_consumer_ref_remove(owned_queue *o, uint64_t consumer_id)
+{
+    for (uint32_t i = 0; i < o->consumers_count; i++) {
+        if (o->consumers[i].consumer_id != consumer_id) continue;
+        o->consumers[i] = o->consumers[--o->consumers_count];
+        return;
+    }
+}
+
+/* An auto-delete queue goes once it has had a consumer and has none left. */
+static void queues_maybe_auto_delete(shard *s, owned_queue *o)
+{
+    if (!o->auto_delete || !o->had_consumer || o->deleting) return;
+    if (store_queue_consumer_count(o->q) > 0) return;
+    o->deleting = true;
+    topo_request req = {.op = TOPO_QUEUE_DELETE,
+                        .vhost = {(const uint8_t *)o->vhost, o->vhost_len},
+                        .name = {(const uint8_t *)o->name, o->name_len},
+                        .conn_id = ROUTE_CONN_ANY};
+    topo_submit_quiet(s, &req);
+}
+
+/* ---- publish ---- */
+
+typedef struct {
+    uint64_t conn_id;
+    uint64_t confirm_seq;
+    uint16_t channel;
+    uint16_t queues_count;
+    uint32_t pad;
+    /* uint64_t queue_ids[queues_count], then the message */
+} queues_publish_rec;
+
+static void queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
+{
+    owned_queue *o = queues_find(s->queues, queue_id);
+    if (o == NULL || o->deleting) return; /* deleted since routing: dropped, as in RabbitMQ */
+    store_queue_push(o->q, msg);
+    queues_mark(s->queues, o);
+}
+
+bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queues_publisher *pub,
+                    uint32_t *shards_involved)
+{
+    uint32_t shard_count = s->rt->shard_count;
+    static _Thread_local const route_queue_info *sorted[LIMIT_PUBLISH_QUEUES_MAX];
+    uint32_t offsets[LIMIT_SHARDS_MAX + 1];
+    ASSERT(r->count <= ARRAY_LEN(sorted));
+    route_result_group_by_shard(r, shard_count, sorted, offsets);
+    uint32_t involved = 0;
+    for (uint32_t sh = 0; sh < shard_count; sh++) {
+        uint32_t n = offsets[sh + 1] - offsets[sh];
+        if (n == 0) continue;
+        if (sh == s->id) {
+            for (uint32_t i = offsets[sh]; i < offsets[sh + 1]; i++)
+                queues_push_local(s, sorted[i]->queue_id, msg);
+            continue;
+        }
+        involved++;
+        uint32_t head_bytes = (uint32_t)(sizeof(queues_publish_rec) + n * sizeof(uint64_t));
+        uint8_t head[sizeof(queues_publish_rec) + 64 * sizeof(uint64_t)];
+        uint8_t *hp = n <= 64 ? head : mi_heap_malloc(s->heap, head_bytes);
+        ASSERT(hp != NULL);
+        queues_publish_rec *rec = (queues_publish_rec *)hp;
+        *rec = (queues_publish_rec){.conn_id = pub->conn_id,
+                                    .confirm_seq = pub->confirm_seq,
+                                    .channel = pub->channel,
+                                    .queues_count = (uint16_t)n};
+        uint64_t *ids = (uint64_t *)(hp + sizeof(*rec));
+        for (uint32_t i = 0; i < n; i++) ids[i] = sorted[offsets[sh] + i]->queue_id;
+        queues_send(s, sh, Q_KIND_PUBLISH, hp, head_bytes, msg);
+        if (hp != head) mi_free(hp);
+    }
+    *shards_involved = involved;
+    return true;
+}
+
+static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    const queues_publish_rec *rec = payload;
+    const uint64_t *ids = (const uint64_t *)(rec + 1);
+    const uint8_t *msg_wire = (const uint8_t *)(ids + rec->queues_count);
+    ASSERT((const uint8_t *)payload + bytes >= msg_wire + sizeof(queues_msg_wire));
+    queues_delivery view;
+    store_msg_params p;
+    queues_msg_view(msg_wire, &view, &p);
+    p.publisher_shard = (uint16_t)from;
+    p.publish_seq = rec->confirm_seq;
+    store_msg *msg = store_msg_new(s->heap, &p);
+    ASSERT(msg != NULL);
+    for (uint16_t i = 0; i < rec->queues_count; i++) queues_push_local(s, ids[i], msg);
+    store_msg_unref(msg);
+    if (rec->confirm_seq != 0) {
+        struct {
+            uint64_t conn_id, confirm_seq;
+            uint16_t channel;
+        } ack = {rec->conn_id, rec->confirm_seq, rec->channel};
+        queues_send(s, from, Q_KIND_PUBLISH_ACK, &ack, sizeof(ack), NULL);
+    }
+}
+
+static void queues_on_publish_ack(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    const struct {
+        uint64_t conn_id, confirm_seq;
+        uint16_t channel;
+    } *ack = payload;
+    ASSERT(bytes == sizeof(*ack));
+    publish_confirmed(s, ack->conn_id, ack->channel, ack->confirm_seq);
+}
+
+/* ---- consumers ---- */
+
+typedef struct {
+    uint64_t cookie;
+    uint64_t queue_id;
+    store_owner owner;
+    int32_t priority;
+    uint32_t credit;
+    uint8_t no_ack;
+    uint8_t exclusive;
+    uint8_t tag_bytes;
+    char tag[LIMIT_CONSUMER_TAG_BYTES_MAX];
+} queues_consume_rec;
+
+typedef struct {
+    uint64_t cookie;
+    uint64_t consumer_id;
+    uint16_t code;
+    char text[256];
+} queues_consume_rep;
+
+static void queues_consume_local(shard *s, const queues_consume_rec *r, queues_consume_rep *rep)
+{
+    rep->cookie = r->cookie;
+    rep->consumer_id = 0;
+    rep->code = 0;
+    rep->text[0] = '\0';
+    owned_queue *o = queues_find(s->queues, r->queue_id);
+    if (o == NULL || o->deleting) {
+        rep->code = 404;
+        snprintf(rep->text, sizeof(rep->text), "no queue");
+        return;
+    }
+    store_consumer_params p = {.tag = r->tag,
+                               .tag_bytes = r->tag_bytes,
+                               .owner = r->owner,
+                               .priority = r->priority,
+                               .credit = r->credit,
+                               .no_ack = r->no_ack,
+                               .exclusive = r->exclusive};
+    store_reply reply;
+    uint64_t id = store_queue_consumer_add(o->q, &p, &reply);
+    if (id == 0) {
+        rep->code = reply.code;
+        snprintf(rep->text, sizeof(rep->text), "%.*s", reply.text_bytes, reply.text);
+        return;
+    }
+    rep->consumer_id = id;
+    o->had_consumer = true;
+    queues_consumer_ref_add(s, o, id, &r->owner);
+    queues_mark(s->queues, o);
+}
+
+void queues_consume(shard *s, const queues_consume_params *p)
+{
+    queues_consume_rec r = {.cookie = p->cookie,
+                            .queue_id = p->queue_id,
+                            .owner = p->owner,
+                            .priority = p->priority,
+                            .credit = p->credit,
+                            .no_ack = p->no_ack,
+                            .exclusive = p->exclusive,
+                            .tag_bytes = p->tag_bytes};
+    memcpy(r.tag, p->tag, p->tag_bytes);
+    if (p->owner_shard == s->id) {
+        queues_consume_rep rep;
+        queues_consume_local(s, &r, &rep);
+        consume_started(s, rep.cookie, rep.consumer_id, rep.code, rep.text);
+        return;
+    }
+    queues_send(s, p->owner_shard, Q_KIND_CONSUME, &r, sizeof(r), NULL);
+}
+
+static void queues_on_consume(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes == sizeof(queues_consume_rec));
+    queues_consume_rep rep;
+    queues_consume_local(s, payload, &rep);
+    queues_send(s, from, Q_KIND_CONSUME_REP, &rep, sizeof(rep), NULL);
+}
+
+static void queues_on_consume_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_consume_rep));
+    const queues_consume_rep *rep = payload;
+    consume_started(s, rep->cookie, rep->consumer_id, rep->code, rep->text);
+}
+
+typedef struct {
+    uint64_t queue_id;
+    uint64_t consumer_id;
+} queues_cancel_rec;
+
+static void queues_cancel_local(shard *s, uint64_t queue_id, uint64_t consumer_id)
+{
+    owned_queue *o = queues_find(s->queues, queue_id);
+    if (o == NULL) return;
+    if (!store_queue_consumer_remove(o->q, consumer_id, false, NULL)) return;
+    queues_consumer_ref_remove(o, consumer_id);
+    queues_maybe_auto_delete(s, o);
+}
+
+void queues_cancel(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t consumer_id)
+{
+    if (owner_shard == s->id) return queues_cancel_local(s, queue_id, consumer_id);
+    queues_cancel_rec r = {queue_id, consumer_id};
+    queues_send(s, owner_shard, Q_KIND_CANCEL, &r, sizeof(r), NULL);
+}
+
+static void queues_on_cancel(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_cancel_rec));
+    const queues_cancel_rec *r = payload;
+    queues_cancel_local(s, r->queue_id, r->consumer_id);
+}
+
+static void queues_on_cancelled(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_cancelled_rec));
+    const queues_cancelled_rec *r = payload;
+    consume_cancelled(s, r->conn_id, r->channel, r->queue_id, r->consumer_id);
+}
+
+/* ---- deliveries ---- */
+
+typedef struct {
+    uint64_t conn_id;
+    uint64_t queue_id;
+    uint64_t consumer_id;
+    uint64_t delivery_id;
+    uint64_t message_count;
+    uint64_t cookie; /* basic.get */
+    uint16_t channel;
+    uint8_t redelivered;
+    uint8_t found;
+} queues_deliver_rec;
+
+typedef struct {
+    shard *s;
+    uint64_t queue_id;
+} queues_dispatch_ctx;
+
+static void queues_deliver_one(void *ctx, const store_consumer *consumer, store_msg *msg,
+                               uint64_t delivery_id, bool redelivered)
+{
+    queues_dispatch_ctx *dc = ctx;
+    shard *s = dc->s;
+    if (consumer->owner.shard_id == s->id) {
+        queues_delivery d = {.conn_id = consumer->owner.conn_id,
+                             .channel = (uint16_t)consumer->owner.channel_id,
+                             .queue_shard = s->id,
+                             .queue_id = dc->queue_id,
+                             .consumer_id = consumer->id,
+                             .delivery_id = delivery_id,
+                             .redelivered = redelivered};
+        queues_delivery_from_msg(&d, msg);
+        consume_deliver(s, &d);
+        return;
+    }
+    queues_deliver_rec r = {.conn_id = consumer->owner.conn_id,
+                            .queue_id = dc->queue_id,
+                            .consumer_id = consumer->id,
+                            .delivery_id = delivery_id,
+                            .channel = (uint16_t)consumer->owner.channel_id,
+                            .redelivered = redelivered};
+    queues_send(s, (uint32_t)consumer->owner.shard_id, Q_KIND_DELIVER, &r, sizeof(r), msg);
+}
+
+static void queues_on_deliver(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes >= sizeof(queues_deliver_rec) + sizeof(queues_msg_wire));
+    const queues_deliver_rec *r = payload;
+    queues_delivery d = {.conn_id = r->conn_id,
+                         .channel = r->channel,
+                         .queue_shard = from,
+                         .queue_id = r->queue_id,
+                         .consumer_id = r->consumer_id,
+                         .delivery_id = r->delivery_id,
+                         .redelivered = r->redelivered};
+    queues_msg_view((const uint8_t *)(r + 1), &d, NULL);
+    consume_deliver(s, &d);
+}
+
+void queues_run(shard *s)
+{
+    queues *qs = s->queues;
+    owned_queue *o = qs->marked_head;
+    qs->marked_head = NULL;
+    while (o != NULL) {
+        owned_queue *next = o->next_marked;
+        o->marked = false;
+        o->next_marked = NULL;
+        queues_dispatch_ctx ctx = {.s = s, .queue_id = o->queue_id};
+        store_queue_dispatch(o->q, queues_deliver_one, &ctx, LIMIT_QUEUE_DISPATCH_PER_TURN);
+        if (store_queue_dispatchable(o->q)) queues_mark(qs, o); /* more next turn */
+        o = next;
+    }
+}
+
+/* ---- settling, basic.get, purge ---- */
+
+typedef struct {
+    uint64_t queue_id;
+    uint64_t consumer_id;
+    uint64_t delivery_id;
+    uint32_t how;
+} queues_settle_rec;
+
+static void queues_settle_local(shard *s, const queues_settle_rec *r)
+{
+    owned_queue *o = queues_find(s->queues, r->queue_id);
+    if (o == NULL) return; /* the queue is gone: nothing to settle */
+    switch ((queues_settle)r->how) {
+    case QUEUES_ACK:
+        store_queue_ack(o->q, r->delivery_id);
+        break;
+    case QUEUES_REQUEUE:
+        store_queue_reject(o->q, r->delivery_id, true);
+        break;
+    case QUEUES_DROP:
+        store_queue_reject(o->q, r->delivery_id, false);
+        break;
+    case QUEUES_CREDIT_ONLY:
+        break;
+    }
+    if (r->consumer_id != 0) store_queue_credit(o->q, r->consumer_id, 1);
+    queues_mark(s->queues, o);
+}
+
+void queues_settle_delivery(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t consumer_id,
+                            uint64_t delivery_id, queues_settle how)
+{
+    queues_settle_rec r = {queue_id, consumer_id, delivery_id, (uint32_t)how};
+    if (owner_shard == s->id) return queues_settle_local(s, &r);
+    queues_send(s, owner_shard, Q_KIND_SETTLE, &r, sizeof(r), NULL);
+}
+
+static void queues_on_settle(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_settle_rec));
+    queues_settle_local(s, payload);
+}
+
+typedef struct {
+    uint64_t cookie;
+    uint64_t queue_id;
+    store_owner owner;
+    uint8_t no_ack;
+} queues_get_rec;
+
+/* Answers a basic.get on the owner shard: to net/ here, or as a record. */
+static void queues_get_local(shard *s, uint32_t to, const queues_get_rec *r)
+{
+    owned_queue *o = queues_find(s->queues, r->queue_id);
+    store_get got;
+    bool found = o != NULL && store_queue_get(o->q, &r->owner, r->no_ack, &got);
+    queues_deliver_rec rec = {.queue_id = r->queue_id, .cookie = r->cookie, .found = found};
+    if (found) {
+        rec.delivery_id = got.delivery_id;
+        rec.message_count = got.ready_count;
+        rec.redelivered = got.redelivered;
+    }
+    if (to == s->id) {
+        queues_delivery d = {.queue_shard = s->id,
+                             .queue_id = r->queue_id,
+                             .delivery_id = rec.delivery_id,
+                             .redelivered = rec.redelivered,
+                             .message_count = rec.message_count};
+        if (found) queues_delivery_from_msg(&d, got.msg);
+        get_answered(s, r->cookie, found ? &d : NULL);
+    } else {
+        queues_send(s, to, Q_KIND_GET_REP, &rec, sizeof(rec), found ? got.msg : NULL);
+    }
+    if (found) store_msg_unref(got.msg);
+}
+
+void queues_get(shard *s, uint32_t owner_shard, uint64_t queue_id, const store_owner *owner,
+                bool no_ack, uint64_t cookie)
+{
+    queues_get_rec r = {.cookie = cookie, .queue_id = queue_id, .owner = *owner, .no_ack = no_ack};
+    if (owner_shard == s->id) return queues_get_local(s, s->id, &r);
+    queues_send(s, owner_shard, Q_KIND_GET, &r, sizeof(r), NULL);
+}
+
+static void queues_on_get(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes == sizeof(queues_get_rec));
+    queues_get_local(s, from, payload);
+}
+
+static void queues_on_get_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    const queues_deliver_rec *r = payload;
+    ASSERT(bytes >= sizeof(*r));
+    if (!r->found) return get_answered(s, r->cookie, NULL);
+    queues_delivery d = {.queue_shard = from,
+                         .queue_id = r->queue_id,
+                         .delivery_id = r->delivery_id,
+                         .redelivered = r->redelivered,
+                         .message_count = r->message_count};
+    queues_msg_view((const uint8_t *)(r + 1), &d, NULL);
+    get_answered(s, r->cookie, &d);
+}
+
+typedef struct {
+    uint64_t cookie;
+    uint64_t queue_id;
+    uint64_t purged;
+    uint8_t found;
+} queues_purge_rec;
+
+static void queues_purge_local(shard *s, queues_purge_rec *r)
+{
+    owned_queue *o = queues_find(s->queues, r->queue_id);
+    r->found = o != NULL;
+    r->purged = o ? store_queue_purge(o->q) : 0;
+}
+
+void queues_purge(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t cookie)
+{
+    queues_purge_rec r = {.cookie = cookie, .queue_id = queue_id};
+    if (owner_shard == s->id) {
+        queues_purge_local(s, &r);
+        return purge_answered(s, cookie, r.found, r.purged);
+    }
+    queues_send(s, owner_shard, Q_KIND_PURGE, &r, sizeof(r), NULL);
+}
+
+static void queues_on_purge(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    ASSERT(bytes == sizeof(queues_purge_rec));
+    queues_purge_rec r = *(const queues_purge_rec *)payload;
+    queues_purge_local(s, &r);
+    queues_send(s, from, Q_KIND_PURGE_REP, &r, sizeof(r), NULL);
+}
+
+static void queues_on_purge_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_purge_rec));
+    const queues_purge_rec *r = payload;
+    purge_answered(s, r->cookie, r->found, r->purged);
+}
+
+/* ---- a channel or connection goes away ---- */
+
+typedef struct {
+    store_owner owner;
+    uint32_t match;
+} queues_gone_rec;
+
+static void queues_owner_gone_local(shard *s, const store_owner *owner, store_owner_match match)
+{
+    queues *qs = s->queues;
+    for (uint32_t i = 0; i < qs->by_id.slots_count; i++) {
+        owned_queue *o = qs->by_id.slots[i].value;
+        if (o == NULL) continue;
+        bool last = false;
+        if (store_queue_consumer_remove_owner(o->q, owner, match, &last) > 0) {
+            for (uint32_t k = 0; k < o->consumers_count;) {
+                if (store_owner_matches(&o->consumers[k].owner, owner, match))
+                    o->consumers[k] = o->consumers[--o->consumers_count];
+                else
+                    k++;
+            }
+        }
+        if (store_queue_requeue_owner(o->q, owner, match) > 0) queues_mark(qs, o);
+        queues_maybe_auto_delete(s, o);
+    }
+}
+
+void queues_owner_gone(shard *s, const store_owner *owner, store_owner_match match)
+{
+    queues_gone_rec r = {*owner, (uint32_t)match};
+    for (uint32_t sh = 0; sh < s->rt->shard_count; sh++) {
+        if (sh == s->id)
+            queues_owner_gone_local(s, owner, match);
+        else
+            queues_send(s, sh, Q_KIND_OWNER_GONE, &r, sizeof(r), NULL);
+    }
+}
+
+static void queues_on_owner_gone(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)from;
+    ASSERT(bytes == sizeof(queues_gone_rec));
+    const queues_gone_rec *r = payload;
+    queues_owner_gone_local(s, &r->owner, (store_owner_match)r->match);
+}
+
+void queues_register(void)
+{
+    shard_mbox_register(Q_KIND_STATS_REQ, queues_on_stats_req);
+    shard_mbox_register(Q_KIND_STATS_REP, queues_on_stats_rep);
+    shard_mbox_register(Q_KIND_PUBLISH, queues_on_publish);
+    shard_mbox_register(Q_KIND_PUBLISH_ACK, queues_on_publish_ack);
+    shard_mbox_register(Q_KIND_CONSUME, queues_on_consume);
+    shard_mbox_register(Q_KIND_CONSUME_REP, queues_on_consume_rep);
+    shard_mbox_register(Q_KIND_DELIVER, queues_on_deliver);
+    shard_mbox_register(Q_KIND_SETTLE, queues_on_settle);
+    shard_mbox_register(Q_KIND_CANCEL, queues_on_cancel);
+    shard_mbox_register(Q_KIND_GET, queues_on_get);
+    shard_mbox_register(Q_KIND_GET_REP, queues_on_get_rep);
+    shard_mbox_register(Q_KIND_PURGE, queues_on_purge);
+    shard_mbox_register(Q_KIND_PURGE_REP, queues_on_purge_rep);
+    shard_mbox_register(Q_KIND_OWNER_GONE, queues_on_owner_gone);
+    shard_mbox_register(Q_KIND_CANCELLED, queues_on_cancelled);
+}

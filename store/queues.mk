@@ -1,0 +1,1 @@
+libringmq_a_SOURCES += store/queues.c store/queues.h
