@@ -704,8 +704,11 @@ def main():
     diff = Diff(oracle, random.Random(SEED))
     try:
         diff.run()
-    finally:
         oracle.close()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        # The oracle stopped (an internal check of codec_oracle failed, or it crashed).
+        print("FAIL codec_oracle: %s" % e)
+        diff.failed += 1
     print("seed %d, %d cases requested" % (SEED, CASES))
     print("codec-diff: %d passed, %d failed" % (diff.passed, diff.failed))
     return 1 if diff.failed else 0
