@@ -2,11 +2,13 @@
  * The unacked set: an open-addressing table keyed by the queue's delivery id, linear probing,
  * deletion by backward shift (no tombstones), load factor at most 1/2.
  *
- * Delivery ids are issued consecutively by the queue, so the home slot is simply id & mask: the
- * unacked messages of a queue are mostly a window of recent ids, which then sit in consecutive
- * slots without colliding, like a ring indexed by delivery id; unlike such a ring, an old message
- * that stays unacked does not pin a window that grows with every later delivery. An ack is one
- * probe in the common case. Entries are 64 bytes, one cache line.
+ * Delivery ids are issued consecutively, and the unacked ones are mostly a window of recent ids.
+ * Hashing them by id & mask (a ring indexed by delivery id) would put that window in one long
+ * cluster, and a backward-shift deletion at its front scans the whole cluster: acking in order
+ * would cost O(unacked) per ack. Fibonacci hashing scatters the window, so clusters stay short
+ * (load <= 1/2) and an ack is a probe or two; unlike a ring, an old message that stays unacked
+ * does not pin a window that grows with every later delivery. Entries are 64 bytes, one cache
+ * line.
  *
  * Ownership: each entry owns one message reference, passed in by insert and out by take.
  */
@@ -38,11 +40,17 @@ void store_unacked_fini(store_unacked *unacked)
     *unacked = (store_unacked){0};
 }
 
+/* The home slot of a delivery id: the top bits of a Fibonacci product (capacity = 2^bits). */
+static inline uint64_t unacked_home(const store_unacked *unacked, uint64_t delivery_id)
+{
+    return (delivery_id * 0x9e3779b97f4a7c15ull) >> (64u - unacked->capacity_bits);
+}
+
 /* Places an entry whose id is known absent; the table has room. */
 static void unacked_place(store_unacked *unacked, const store_unacked_entry *entry)
 {
     uint64_t mask = unacked->capacity - 1;
-    uint64_t i = entry->delivery_id & mask;
+    uint64_t i = unacked_home(unacked, entry->delivery_id);
     while (unacked->slots[i].delivery_id != 0) {
         ASSERT(unacked->slots[i].delivery_id != entry->delivery_id);
         i = (i + 1) & mask;
@@ -58,6 +66,7 @@ static void unacked_grow(store_unacked *unacked)
     ASSERT(capacity > capacity_old);
     unacked->slots = store_mem_zalloc(unacked->heap, capacity * sizeof(*unacked->slots));
     unacked->capacity = capacity;
+    unacked->capacity_bits = (uint32_t)__builtin_ctzll(capacity);
     for (uint64_t i = 0; i < capacity_old; i++) {
         if (slots_old[i].delivery_id != 0) unacked_place(unacked, &slots_old[i]);
     }
@@ -86,7 +95,7 @@ static void unacked_remove_at(store_unacked *unacked, uint64_t i)
         j = (j + 1) & mask;
         uint64_t id = unacked->slots[j].delivery_id;
         if (id == 0) break;
-        uint64_t home = id & mask;
+        uint64_t home = unacked_home(unacked, id);
         /* The entry at j may move to hole unless its home lies cyclically in (hole, j]. */
         bool home_between = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
         if (home_between) continue;
@@ -104,7 +113,7 @@ bool store_unacked_take(store_unacked *unacked, uint64_t delivery_id, store_unac
     ASSERT(out != NULL);
     if (delivery_id == 0 || unacked->count == 0) return false;
     uint64_t mask = unacked->capacity - 1;
-    for (uint64_t i = delivery_id & mask;; i = (i + 1) & mask) {
+    for (uint64_t i = unacked_home(unacked, delivery_id);; i = (i + 1) & mask) {
         uint64_t id = unacked->slots[i].delivery_id;
         if (id == 0) return false;
         if (id != delivery_id) continue;

@@ -27,6 +27,7 @@ typedef struct store_unacked {
     mi_heap_t *heap;
     store_unacked_entry *slots; /* capacity slots, a power of two; NULL until the first insert */
     uint64_t capacity;
+    uint32_t capacity_bits; /* log2(capacity) */
     uint64_t count;
 } store_unacked;
 
