@@ -8,3 +8,4 @@ bench_bench_mbox_CXXFLAGS = $(AM_CXXFLAGS) $(BENCHMARK_CFLAGS)
 endif
 include bench/codec.mk
 include bench/route.mk
+include bench/queue.mk
