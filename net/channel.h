@@ -51,6 +51,7 @@ typedef struct {
     bool if_unused;
     bool if_empty;
     bool no_ack_get;
+    bool exclusive;
     uint32_t message_count;
     uint8_t name_len;
     char name[LIMIT_SHORTSTR_BYTES_MAX]; /* the queue named in declare-ok */
@@ -96,6 +97,10 @@ typedef struct session_channel {
     uint16_t prefetch_count; /* basic.qos for consumers started after it; 0 = unlimited */
     bool confirm_mode;
     uint64_t publish_seq_last;
+    /* Transactions (net/tx.c): publishes and acks kept until commit. */
+    bool tx_mode;
+    struct channel_tx_entry *tx;
+    uint32_t tx_count, tx_capacity;
     /* Confirms waiting for other shards, a ring ordered by seq. */
     channel_confirm *confirms;
     uint32_t confirms_head, confirms_count, confirms_capacity;

@@ -14,6 +14,7 @@
 #include "core/runtime.h"
 #include "net/amqp_table.h"
 #include "net/consume.h"
+#include "net/tx.h"
 #include "route/topo.h"
 #include "store/queues.h"
 
@@ -156,7 +157,7 @@ static void consume_settle_one(conn *c, channel_unacked *u, queues_settle how)
 }
 
 /* basic.ack / nack / reject: tag 0 with multiple means every unacked delivery. */
-static void consume_settle(conn *c, session_channel *ch, uint32_t method, uint64_t tag,
+void consume_settle_now(conn *c, session_channel *ch, uint32_t method, uint64_t tag,
                            bool multiple, queues_settle how)
 {
     if (multiple) {
@@ -181,6 +182,13 @@ static void consume_settle(conn *c, session_channel *ch, uint32_t method, uint64
     }
     session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, method, "unknown delivery tag %llu",
                           (unsigned long long)tag);
+}
+
+static void consume_settle(conn *c, session_channel *ch, uint32_t method, uint64_t tag,
+                           bool multiple, queues_settle how)
+{
+    if (ch->tx_mode) return tx_add_settle(c, ch, method, tag, multiple, how);
+    consume_settle_now(c, ch, method, tag, multiple, how);
 }
 
 /* ---- basic.consume / basic.cancel ---- */
@@ -558,6 +566,11 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m)
         consume_queue_purge(c, ch, &m->a.queue_purge);
         return true;
     case AMQP_CONFIRM_SELECT:
+        if (ch->tx_mode) {
+            session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, m->id,
+                                  "cannot switch from tx to confirm mode");
+            return true;
+        }
         ch->confirm_mode = true;
         if (!m->a.confirm_select.nowait) {
             reply.id = AMQP_CONFIRM_SELECT_OK;
@@ -565,13 +578,13 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m)
         }
         return true;
     default:
-        return false;
+        return tx_method(c, ch, m);
     }
 }
 
 void consume_channel_closed(conn *c, session_channel *ch)
 {
-    if (ch->consumers != NULL || ch->unacked_count > 0) {
+    if ((ch->consumers != NULL || ch->unacked_count > 0) && !c->shard->tearing_down) {
         /* Every queue drops this channel's consumers and requeues its unacked
          * deliveries, in their original order. */
         store_owner owner = consume_owner(c, ch->id);
@@ -581,6 +594,7 @@ void consume_channel_closed(conn *c, session_channel *ch)
     mi_free(ch->unacked);
     ch->unacked = NULL;
     ch->unacked_count = ch->unacked_capacity = ch->unacked_head = 0;
+    tx_free(ch);
     mi_free(ch->confirms);
     ch->confirms = NULL;
     ch->confirms_count = ch->confirms_capacity = ch->confirms_head = 0;

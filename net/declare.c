@@ -17,6 +17,7 @@
 #include "route/topo.h"
 #include "store/queues.h"
 
+#include <mimalloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -219,6 +220,7 @@ static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare
                         .conn_id = session_conn_id(c),
                         .queue_shard = owner};
     declare_wait(c, ch, AMQP_QUEUE_DECLARE, a->nowait, qname, &req);
+    ch->wait.exclusive = a->exclusive;
 }
 
 /* queue.delete asks the owner for the counts first (if-unused, if-empty and
@@ -289,6 +291,45 @@ bool declare_method(conn *c, session_channel *ch, const amqp_method *m)
     }
 }
 
+/* ---- exclusive queues: they go with their connection ---- */
+
+static void declare_remember_exclusive(conn *c, amqp_bytes name)
+{
+    session *s = session_of(c);
+    if (s->exclusive_count == s->exclusive_capacity) {
+        uint32_t capacity = s->exclusive_capacity ? s->exclusive_capacity * 2 : 4;
+        char **names = mi_heap_realloc(c->shard->heap, s->exclusive_names, capacity * sizeof(*names));
+        if (names == NULL) return conn_abort(c);
+        s->exclusive_names = names;
+        s->exclusive_capacity = capacity;
+    }
+    char *copy = mi_heap_malloc(c->shard->heap, name.len + 1);
+    if (copy == NULL) return conn_abort(c);
+    memcpy(copy, name.data, name.len);
+    copy[name.len] = '\0';
+    s->exclusive_names[s->exclusive_count++] = copy;
+}
+
+void declare_connection_gone(conn *c)
+{
+    session *s = session_of(c);
+    for (uint32_t i = 0; i < s->exclusive_count; i++) {
+        if (c->shard->tearing_down) { /* the process ends: transient queues go with it */
+            mi_free(s->exclusive_names[i]);
+            continue;
+        }
+        topo_request req = {.op = TOPO_QUEUE_DELETE,
+                            .vhost = amqp_cstr(s->vhost),
+                            .name = amqp_cstr(s->exclusive_names[i]),
+                            .conn_id = session_conn_id(c)};
+        topo_submit_quiet(c->shard, &req);
+        mi_free(s->exclusive_names[i]);
+    }
+    mi_free(s->exclusive_names);
+    s->exclusive_names = NULL;
+    s->exclusive_count = s->exclusive_capacity = 0;
+}
+
 /* ---- answers ---- */
 
 static void declare_finish(conn *c, session_channel *ch)
@@ -321,6 +362,7 @@ static void declare_reply_ok(conn *c, session_channel *ch, const topo_reply *rep
                                  declare_cookie(c, ch->id));
             return;
         }
+        if (ch->wait.exclusive) declare_remember_exclusive(c, name);
         if (!ch->wait.nowait) declare_send_queue_ok(c, ch, name, 0, 0);
         declare_finish(c, ch);
         return;

@@ -13,6 +13,7 @@
 #include "net/amqp_method.h"
 #include "net/channel.h"
 #include "net/conn.h"
+#include "net/tx.h"
 #include "net/consume.h"
 #include "route/topo.h"
 #include "store/queues.h"
@@ -50,87 +51,117 @@ static void session_publish_reset(channel_publish *pub)
 }
 
 /* basic.return: the method, then the message's own properties and body. */
-static void session_send_return(conn *c, session_channel *ch, uint16_t code, const char *text)
+static void publish_send_return(conn *c, session_channel *ch, const store_msg *msg, uint16_t code,
+                                const char *text)
 {
-    channel_publish *pub = &ch->pub;
     amqp_method m = {.id = AMQP_BASIC_RETURN};
     m.a.basic_return.reply_code = code;
     m.a.basic_return.reply_text = amqp_cstr(text);
-    m.a.basic_return.exchange = (amqp_bytes){(const uint8_t *)pub->exchange, pub->exchange_len};
-    m.a.basic_return.routing_key =
-        (amqp_bytes){(const uint8_t *)pub->routing_key, pub->routing_key_len};
+    m.a.basic_return.exchange = (amqp_bytes){store_msg_exchange(msg), msg->exchange_bytes};
+    m.a.basic_return.routing_key = (amqp_bytes){store_msg_routing_key(msg), msg->routing_key_bytes};
     session_send_method(c, ch->id, &m);
     uint32_t frame_max = session_of(c)->frame_max;
-    uint64_t body_len = pub->header.body_size;
-    size_t size = amqp_frame_content_size(frame_max, pub->header.props_raw.len, body_len);
+    amqp_bytes props = {store_msg_props(msg), msg->props_bytes};
+    size_t size = amqp_frame_content_size(frame_max, props.len, msg->body_bytes);
     uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
-    if (out == NULL) {
-        conn_abort(c);
-        return;
-    }
+    if (out == NULL) return conn_abort(c);
     amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID,
-                                         pub->header.props_raw, pub->body, body_len, &err);
+    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID, props,
+                                         store_msg_body(msg), msg->body_bytes, &err);
     ASSERT(n == (ssize_t)size);
     conn_out_commit(c, (uint32_t)n);
 }
 
-/* A whole message has arrived on ch: route it on this shard's replica and
- * hand it to the queues it reaches (others' through the mailbox). */
-static void session_publish_complete(conn *c, session_channel *ch)
+/* Routes msg on this shard's replica and hands it to the queues it reaches
+ * (other shards' through the mailbox). False when the channel was closed. */
+static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool mandatory,
+                          amqp_table headers)
 {
-    channel_publish *pub = &ch->pub;
     session *s = session_of(c);
-    ASSERT(pub->body_received == pub->header.body_size);
-    amqp_bytes exchange = {(const uint8_t *)pub->exchange, pub->exchange_len};
-    amqp_bytes routing_key = {(const uint8_t *)pub->routing_key, pub->routing_key_len};
+    amqp_bytes exchange = {store_msg_exchange(msg), msg->exchange_bytes};
+    amqp_bytes routing_key = {store_msg_routing_key(msg), msg->routing_key_bytes};
     route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(s->vhost));
     route_exchange *x;
     route_error err;
     if (!route_exchange_lookup(vh, exchange, &x, &err)) {
         session_close_channel(c, ch, err.reply_code, AMQP_BASIC_PUBLISH, "%s", err.text);
-        return session_publish_reset(pub);
+        return false;
     }
     if (route_exchange_info_of(x)->internal) {
         session_close_channel(c, ch, AMQP_REPLY_ACCESS_REFUSED, AMQP_BASIC_PUBLISH,
                               "cannot publish to internal exchange '%.*s' in vhost '%s'",
                               (int)exchange.len, (const char *)exchange.data, s->vhost);
-        return session_publish_reset(pub);
+        return false;
     }
     static _Thread_local const route_queue_info *targets[LIMIT_PUBLISH_QUEUES_MAX];
     route_result r;
     route_result_init(&r, targets, LIMIT_PUBLISH_QUEUES_MAX);
-    route_publish(vh, x, routing_key, pub->header.headers, &r);
+    if (!route_publish(vh, x, routing_key, headers, &r))
+        LOG_WARN("publish to exchange '%.*s' reached more than %u queues; the rest are skipped",
+                 (int)exchange.len, (const char *)exchange.data, LIMIT_PUBLISH_QUEUES_MAX);
     uint64_t seq = ch->confirm_mode ? ++ch->publish_seq_last : 0;
+    uint32_t shards_involved = 0;
     if (r.count == 0) {
-        if (pub->mandatory) session_send_return(c, ch, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
-        if (seq != 0) consume_confirm_publish(c, ch, seq, 0);
-        return session_publish_reset(pub);
+        if (mandatory) publish_send_return(c, ch, msg, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
+    } else {
+        msg->publish_seq = seq;
+        queues_publisher who = {.conn_id = session_conn_id(c), .channel = ch->id, .confirm_seq = seq};
+        queues_publish(c->shard, &r, msg, &who, &shards_involved);
     }
-    store_msg_params p = {.exchange = exchange.data,
-                          .exchange_bytes = exchange.len,
-                          .routing_key = routing_key.data,
-                          .routing_key_bytes = routing_key.len,
+    if (seq != 0) consume_confirm_publish(c, ch, seq, shards_involved);
+    return true;
+}
+
+/* A whole message has arrived on ch: route it now, or keep it for tx.commit. */
+static void session_publish_complete(conn *c, session_channel *ch)
+{
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->body_received == pub->header.body_size);
+    store_msg_params p = {.exchange = pub->exchange,
+                          .exchange_bytes = pub->exchange_len,
+                          .routing_key = pub->routing_key,
+                          .routing_key_bytes = pub->routing_key_len,
                           .props = pub->header.props_raw.data,
                           .props_bytes = pub->header.props_raw.len,
                           .body = pub->body,
                           .body_bytes = pub->header.body_size,
                           .persistent = pub->header.delivery_mode == 2,
                           .priority = pub->header.priority,
-                          .publisher_shard = (uint16_t)c->shard->id,
-                          .publish_seq = seq};
+                          .publisher_shard = (uint16_t)c->shard->id};
     store_msg *msg = store_msg_new(c->shard->heap, &p);
     if (msg == NULL) {
         session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
                                  "out of memory for a message");
         return session_publish_reset(pub);
     }
-    queues_publisher who = {.conn_id = session_conn_id(c), .channel = ch->id, .confirm_seq = seq};
-    uint32_t shards_involved = 0;
-    queues_publish(c->shard, &r, msg, &who, &shards_involved);
+    if (ch->tx_mode) {
+        /* The exchange must exist now (RabbitMQ checks at publish); routing waits for commit. */
+        route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(session_of(c)->vhost));
+        route_exchange *x;
+        route_error err;
+        if (!route_exchange_lookup(vh, (amqp_bytes){p.exchange, p.exchange_bytes}, &x, &err)) {
+            session_close_channel(c, ch, err.reply_code, AMQP_BASIC_PUBLISH, "%s", err.text);
+            store_msg_unref(msg);
+        } else {
+            tx_add_publish(c, ch, msg, pub->mandatory);
+        }
+        return session_publish_reset(pub);
+    }
+    publish_route(c, ch, msg, pub->mandatory, pub->header.headers);
     store_msg_unref(msg);
-    if (seq != 0) consume_confirm_publish(c, ch, seq, shards_involved);
     session_publish_reset(pub);
+}
+
+/* tx.commit: route the kept publishes in order. */
+void publish_commit(conn *c, session_channel *ch, store_msg *msg, bool mandatory)
+{
+    amqp_basic_props props;
+    amqp_error err;
+    amqp_table headers = {NULL, 0};
+    if (amqp_props_decode(store_msg_props(msg), msg->props_bytes, &props, &err) &&
+        (props.flags & AMQP_PROP_HEADERS))
+        headers = props.headers;
+    if (ch->phase == CHANNEL_OPEN) publish_route(c, ch, msg, mandatory, headers);
 }
 
 static void session_on_content_header(conn *c, session_channel *ch, const amqp_frame *f)

@@ -613,6 +613,7 @@ void session_init(conn *c)
 void session_free(conn *c)
 {
     session *s = session_of(c);
+    declare_connection_gone(c);
     for (uint32_t i = 0; i < s->channel_slots; i++)
         if (s->channels[i] != NULL) session_channel_free(c, s->channels[i]);
     mi_free(s->channels);

@@ -51,7 +51,10 @@ typedef struct {
     uint8_t *deferred;
     uint32_t deferred_len;
     uint32_t deferred_capacity;
-    uint64_t exclusive_queues; /* exclusive queues declared, to delete on close */
+    /* Names of the exclusive queues this connection declared: deleted with it. */
+    char **exclusive_names;
+    uint32_t exclusive_count;
+    uint32_t exclusive_capacity;
     /* Open channels by id: open addressing, linear probing, at most half full.
      * channel_max bounds how many are open at once (RabbitMQ counts channels,
      * not ids: any id 1..65535 may be used). */

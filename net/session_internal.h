@@ -37,6 +37,8 @@ void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m)
 
 /* Exchanges, queues, bindings (net/declare.c): true when m was one of them. */
 bool declare_method(conn *c, session_channel *ch, const amqp_method *m);
+/* The connection is closing: its exclusive queues are deleted. */
+void declare_connection_gone(conn *c);
 
 /* Publishing (net/publish.c). */
 void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *a);
