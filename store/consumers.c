@@ -61,8 +61,7 @@ static uint32_t consumers_slot_take(store_consumers *cs)
                                       capacity * sizeof(*cs->slots));
         cs->slot_gens = consumers_realloc(cs->heap, cs->slot_gens, old * sizeof(*cs->slot_gens),
                                           capacity * sizeof(*cs->slot_gens));
-        cs->free_slots = consumers_realloc(cs->heap, cs->free_slots,
-                                           old * sizeof(*cs->free_slots),
+        cs->free_slots = consumers_realloc(cs->heap, cs->free_slots, old * sizeof(*cs->free_slots),
                                            capacity * sizeof(*cs->free_slots));
         for (uint32_t i = old; i < capacity; i++) {
             cs->slots[i] = NULL;

@@ -22,14 +22,14 @@ typedef struct store_consumer_level {
 
 typedef struct store_consumers {
     mi_heap_t *heap;
-    store_consumer **slots;   /* slot_capacity entries; NULL when free */
-    uint32_t *slot_gens;      /* generation of each slot, bumped when it is freed */
-    uint32_t *free_slots;     /* stack of free slot indices */
+    store_consumer **slots; /* slot_capacity entries; NULL when free */
+    uint32_t *slot_gens;    /* generation of each slot, bumped when it is freed */
+    uint32_t *free_slots;   /* stack of free slot indices */
     uint32_t slot_capacity;
     uint32_t free_count;
-    uint32_t slots_used;      /* slots ever handed out (high-water mark) */
-    uint32_t count;           /* consumers */
-    uint32_t exclusive_count; /* 0 or 1, and 1 only when count == 1 */
+    uint32_t slots_used;          /* slots ever handed out (high-water mark) */
+    uint32_t count;               /* consumers */
+    uint32_t exclusive_count;     /* 0 or 1, and 1 only when count == 1 */
     store_consumer_level *levels; /* level_count entries, by priority, highest first */
     uint32_t level_count;
     uint32_t level_capacity;

@@ -29,6 +29,9 @@ static inline void *store_mem_zalloc(mi_heap_t *heap, size_t bytes)
     return p;
 }
 
-static inline void store_mem_free(void *p) { mi_free(p); }
+static inline void store_mem_free(void *p)
+{
+    mi_free(p);
+}
 
 #endif

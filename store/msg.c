@@ -52,7 +52,8 @@ store_msg *store_msg_new(mi_heap_t *heap, const store_msg_params *params)
     at += params->routing_key_bytes;
     if (params->props_bytes > 0) memcpy(at, params->props, params->props_bytes);
     at += params->props_bytes;
-    if (params->body != NULL && params->body_bytes > 0) memcpy(at, params->body, params->body_bytes);
+    if (params->body != NULL && params->body_bytes > 0)
+        memcpy(at, params->body, params->body_bytes);
     ASSERT(at == store_msg_body_mut(msg));
     return msg;
 }

@@ -19,7 +19,7 @@
 
 #include "core/assert.h"
 
-#define STORE_MSG_PERSISTENT 0x1u     /* delivery-mode 2 */
+#define STORE_MSG_PERSISTENT     0x1u /* delivery-mode 2 */
 #define STORE_MSG_HAS_EXPIRATION 0x2u /* expiration property present; expiration_ms holds it */
 
 typedef struct store_msg {
@@ -64,7 +64,10 @@ store_msg *store_msg_new(mi_heap_t *heap, const store_msg_params *params);
 store_msg *store_msg_ref(store_msg *msg);
 void store_msg_unref(store_msg *msg);
 
-static inline const uint8_t *store_msg_exchange(const store_msg *msg) { return msg->data; }
+static inline const uint8_t *store_msg_exchange(const store_msg *msg)
+{
+    return msg->data;
+}
 static inline const uint8_t *store_msg_routing_key(const store_msg *msg)
 {
     return msg->data + msg->exchange_bytes;

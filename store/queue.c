@@ -96,8 +96,7 @@ static uint64_t queue_unacked_add(store_queue *q, const store_ready_entry *e, ui
     return delivery_id;
 }
 
-uint32_t store_queue_dispatch(store_queue *q, store_deliver_fn *deliver, void *ctx,
-                              uint32_t budget)
+uint32_t store_queue_dispatch(store_queue *q, store_deliver_fn *deliver, void *ctx, uint32_t budget)
 {
     ASSERT(deliver != NULL);
     ASSERT(!q->dispatching);
@@ -152,9 +151,11 @@ bool store_queue_get(store_queue *q, const store_owner *owner, bool no_ack, stor
 bool store_queue_ack(store_queue *q, uint64_t delivery_id)
 {
     ASSERT(!q->dispatching);
-    ASSERT(delivery_id < q->delivery_id_next);
+    /* An id this queue never issued is not asserted on: a settle can cross a queue's deletion and
+     * re-declaration (ids restart at 1) in the mailbox. */
     store_unacked_entry e;
     if (!store_unacked_take(&q->unacked, delivery_id, &e)) return false;
+    ASSERT(e.delivery_id == delivery_id && delivery_id < q->delivery_id_next);
     store_msg_unref(e.msg);
     return true;
 }
@@ -162,9 +163,9 @@ bool store_queue_ack(store_queue *q, uint64_t delivery_id)
 bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue)
 {
     ASSERT(!q->dispatching);
-    ASSERT(delivery_id < q->delivery_id_next);
     store_unacked_entry e;
     if (!store_unacked_take(&q->unacked, delivery_id, &e)) return false;
+    ASSERT(e.delivery_id == delivery_id && delivery_id < q->delivery_id_next);
     if (requeue) {
         store_ready_requeue(&q->ready, e.msg, e.seq);
     } else {
@@ -213,8 +214,8 @@ uint64_t store_queue_requeue_owner(store_queue *q, const store_owner *owner,
     ASSERT(owner != NULL);
     uint64_t ready_before = store_ready_count(&q->ready);
     queue_owner_filter filter = {.owner = owner, .match = match};
-    uint64_t n = store_unacked_take_matching(&q->unacked, queue_match_owner, &filter,
-                                             queue_requeue_sink, q);
+    uint64_t n =
+        store_unacked_take_matching(&q->unacked, queue_match_owner, &filter, queue_requeue_sink, q);
     ASSERT(store_ready_count(&q->ready) == ready_before + n);
     return n;
 }
@@ -236,8 +237,8 @@ static void queue_reply(const store_queue *q, store_reply *reply, uint16_t code,
                      (int)q->name_bytes, q->name, (int)q->vhost_bytes, q->vhost, what);
     ASSERT(n > 0);
     reply->code = code;
-    reply->text_bytes = (uint8_t)((size_t)n < sizeof(reply->text) ? (size_t)n
-                                                                  : sizeof(reply->text) - 1);
+    reply->text_bytes =
+        (uint8_t)((size_t)n < sizeof(reply->text) ? (size_t)n : sizeof(reply->text) - 1);
 }
 
 uint64_t store_queue_consumer_add(store_queue *q, const store_consumer_params *params,
@@ -263,10 +264,10 @@ bool store_queue_consumer_remove(store_queue *q, uint64_t consumer_id, bool requ
                                  bool *last_out)
 {
     ASSERT(!q->dispatching);
-    ASSERT(consumer_id != 0);
     if (last_out != NULL) *last_out = false;
     store_consumer *c = store_consumers_find(&q->consumers, consumer_id);
     if (c == NULL) return false;
+    ASSERT(consumer_id != 0 && c->id == consumer_id);
     store_consumers_remove(&q->consumers, c);
     if (requeue_unacked) store_queue_requeue_consumer(q, consumer_id);
     if (last_out != NULL) *last_out = q->consumers.count == 0;
@@ -293,9 +294,9 @@ uint32_t store_queue_consumer_remove_owner(store_queue *q, const store_owner *ow
 bool store_queue_credit(store_queue *q, uint64_t consumer_id, uint32_t credit)
 {
     ASSERT(!q->dispatching);
-    ASSERT(consumer_id != 0);
     store_consumer *c = store_consumers_find(&q->consumers, consumer_id);
-    if (c == NULL) return false;
+    if (c == NULL) return false; /* cancelled while the credit was in the mailbox */
+    ASSERT(c->id == consumer_id);
     store_consumers_credit(&q->consumers, c, credit);
     return true;
 }
@@ -303,9 +304,9 @@ bool store_queue_credit(store_queue *q, uint64_t consumer_id, uint32_t credit)
 bool store_queue_consumer_set_active(store_queue *q, uint64_t consumer_id, bool active)
 {
     ASSERT(!q->dispatching);
-    ASSERT(consumer_id != 0);
     store_consumer *c = store_consumers_find(&q->consumers, consumer_id);
     if (c == NULL) return false;
+    ASSERT(c->id == consumer_id);
     store_consumers_set_active(&q->consumers, c, active);
     return true;
 }
@@ -316,6 +317,15 @@ const store_consumer *store_queue_consumer(const store_queue *q, uint64_t consum
     return store_consumers_find(&q->consumers, consumer_id);
 }
 
-uint64_t store_queue_ready_count(const store_queue *q) { return store_ready_count(&q->ready); }
-uint64_t store_queue_unacked_count(const store_queue *q) { return q->unacked.count; }
-uint32_t store_queue_consumer_count(const store_queue *q) { return q->consumers.count; }
+uint64_t store_queue_ready_count(const store_queue *q)
+{
+    return store_ready_count(&q->ready);
+}
+uint64_t store_queue_unacked_count(const store_queue *q)
+{
+    return q->unacked.count;
+}
+uint32_t store_queue_consumer_count(const store_queue *q)
+{
+    return q->consumers.count;
+}

@@ -55,14 +55,15 @@ bool store_queue_dispatchable(const store_queue *q);
 /* basic.get: the next ready message, unacked under owner unless no_ack; false when empty. */
 bool store_queue_get(store_queue *q, const store_owner *owner, bool no_ack, store_get *out);
 
-/* basic.ack of one delivery; false when delivery_id is not unacked here. */
+/* basic.ack of one delivery; false when delivery_id is not unacked here (any id is accepted: a
+ * settle may outlive the queue instance that issued it). */
 bool store_queue_ack(store_queue *q, uint64_t delivery_id);
 /* basic.reject / basic.nack of one delivery: back at its original place, flagged redelivered, or
  * dropped; false when delivery_id is not unacked here. */
 bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue);
-/* Requeues every unacked delivery of a consumer (removed or not) / of an owner's channel or
- * connection (consumer deliveries and basic.get alike), each at its original place; returns how
- * many. */
+/* Requeues every unacked delivery of a consumer (removed or not; consumer_id != 0) / of an
+ * owner's channel or connection (consumer deliveries and basic.get alike), each at its original
+ * place; returns how many. */
 uint64_t store_queue_requeue_consumer(store_queue *q, uint64_t consumer_id);
 uint64_t store_queue_requeue_owner(store_queue *q, const store_owner *owner,
                                    store_owner_match match);

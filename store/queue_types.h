@@ -51,8 +51,8 @@ typedef struct store_consumer {
     bool active;
     bool in_ready; /* linked in its level's ready list: active and credit > 0 */
     uint8_t tag_bytes;
-    struct store_consumer *ready_prev; /* private to store/ */
-    struct store_consumer *ready_next; /* private to store/ */
+    struct store_consumer *ready_prev;          /* private to store/ */
+    struct store_consumer *ready_next;          /* private to store/ */
     char tag[LIMIT_CONSUMER_TAG_BYTES_MAX + 1]; /* NUL-terminated for logs */
 } store_consumer;
 
@@ -61,8 +61,8 @@ typedef struct store_consumer {
 #define STORE_REPLY_RESOURCE_ERROR 506
 
 typedef struct store_reply {
-    uint16_t code;       /* 0 when the call succeeded */
-    uint8_t text_bytes;  /* reply-text is a shortstr */
+    uint16_t code;      /* 0 when the call succeeded */
+    uint8_t text_bytes; /* reply-text is a shortstr */
     char text[LIMIT_SHORTSTR_BYTES_MAX + 1];
 } store_reply;
 

@@ -63,7 +63,8 @@ uint64_t store_ready_push(store_ready *ready, store_msg *msg)
 {
     ASSERT(msg != NULL && msg->refs >= 1);
     ASSERT(ready->ring_count <= ready->ring_capacity);
-    if (ready->ring_count == ready->ring_capacity) ready_ring_resize(ready, 2 * ready->ring_capacity);
+    if (ready->ring_count == ready->ring_capacity)
+        ready_ring_resize(ready, 2 * ready->ring_capacity);
     uint64_t slot = (ready->ring_head + ready->ring_count) & (ready->ring_capacity - 1);
     ready->ring[slot] = msg;
     ready->ring_count++;

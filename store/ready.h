@@ -18,9 +18,9 @@ typedef struct store_ready_requeued {
 
 typedef struct store_ready {
     mi_heap_t *heap;
-    store_msg **ring;       /* ring_capacity slots, a power of two */
+    store_msg **ring; /* ring_capacity slots, a power of two */
     uint64_t ring_capacity;
-    uint64_t ring_head;     /* index of the oldest never-delivered message */
+    uint64_t ring_head; /* index of the oldest never-delivered message */
     uint64_t ring_count;
     uint64_t ring_head_seq; /* its sequence; the next push gets ring_head_seq + ring_count */
     store_ready_requeued *requeued; /* min-heap by seq */

@@ -22,7 +22,7 @@
 #include "store/queue.h"
 
 static inline bool util_count_block(const mi_heap_t *heap, const mi_heap_area_t *area, void *block,
-                             size_t block_size, void *arg)
+                                    size_t block_size, void *arg)
 {
     (void)heap, (void)area, (void)block_size;
     if (block != NULL) (*(size_t *)arg)++;
@@ -104,7 +104,7 @@ typedef struct util_log {
 } util_log;
 
 static inline void util_deliver(void *ctx, const store_consumer *consumer, store_msg *msg,
-                         uint64_t delivery_id, bool redelivered)
+                                uint64_t delivery_id, bool redelivered)
 {
     util_log *log = ctx;
     assert_true(log->count < UTIL_DELIVERIES_MAX);

@@ -67,8 +67,8 @@ static void test_empty_fields(void **state)
 
 static void test_flags_priority_expiration(void **state)
 {
-    store_msg_params p = {.persistent = true, .priority = 9, .has_expiration = true,
-                          .expiration_ms = 60000};
+    store_msg_params p = {
+        .persistent = true, .priority = 9, .has_expiration = true, .expiration_ms = 60000};
     store_msg *m = store_msg_new(*state, &p);
     assert_true(store_msg_persistent(m));
     assert_true(m->flags & STORE_MSG_HAS_EXPIRATION);
@@ -89,8 +89,12 @@ static void test_longest_names(void **state)
     memset(name, 'x', sizeof(name));
     char key[LIMIT_SHORTSTR_BYTES_MAX];
     memset(key, 'y', sizeof(key));
-    store_msg_params p = {.exchange = name, .exchange_bytes = sizeof(name), .routing_key = key,
-                          .routing_key_bytes = sizeof(key), .body = "b", .body_bytes = 1};
+    store_msg_params p = {.exchange = name,
+                          .exchange_bytes = sizeof(name),
+                          .routing_key = key,
+                          .routing_key_bytes = sizeof(key),
+                          .body = "b",
+                          .body_bytes = 1};
     store_msg *m = store_msg_new(*state, &p);
     assert_int_equal(m->exchange_bytes, 255);
     assert_int_equal(m->routing_key_bytes, 255);

@@ -17,7 +17,10 @@ static util_log LOG;
 #define OWNER_A util_owner(0, 1, 1)
 #define OWNER_B util_owner(0, 1, 2)
 
-static void log_reset(void) { LOG.count = 0; }
+static void log_reset(void)
+{
+    LOG.count = 0;
+}
 
 static uint32_t dispatch(store_queue *q, uint32_t budget)
 {
@@ -132,6 +135,10 @@ static void test_ack_unknown_and_twice(void **state)
     uint64_t id;
     util_get(q, false, &id, NULL);
     assert_false(store_queue_ack(q, 0));
+    assert_false(store_queue_ack(q, 1000)); /* never issued: e.g. from before a re-declare */
+    assert_false(store_queue_reject(q, 1000, true));
+    assert_false(store_queue_consumer_remove(q, 0, false, NULL));
+    assert_false(store_queue_credit(q, 0, 1));
     assert_true(store_queue_ack(q, id));
     assert_false(store_queue_ack(q, id));
     assert_false(store_queue_reject(q, id, true));
@@ -296,7 +303,7 @@ static void test_cancel_keeps_unacked_then_requeue_by_id(void **state)
     bool last;
     assert_true(store_queue_consumer_remove(q, a, false, &last));
     assert_true(last);
-    assert_int_equal(store_queue_unacked_count(q), 3); /* RabbitMQ: cancel does not requeue */
+    assert_int_equal(store_queue_unacked_count(q), 3);     /* RabbitMQ: cancel does not requeue */
     assert_true(store_queue_ack(q, LOG.d[1].delivery_id)); /* the channel may still ack */
     assert_int_equal(store_queue_requeue_consumer(q, a), 2);
     EXPECT_GETS(q, 1, 3);
@@ -345,8 +352,7 @@ static void test_requeue_owner_connection(void **state)
     dispatch(q, 100);
     store_owner conn = util_owner(0, 1, 999);
     bool last;
-    assert_int_equal(store_queue_consumer_remove_owner(q, &conn, STORE_OWNER_CONNECTION, &last),
-                     2);
+    assert_int_equal(store_queue_consumer_remove_owner(q, &conn, STORE_OWNER_CONNECTION, &last), 2);
     assert_false(last);
     assert_int_equal(store_queue_consumer_count(q), 1);
     assert_int_equal(store_queue_requeue_owner(q, &conn, STORE_OWNER_CONNECTION), 4);
@@ -653,8 +659,11 @@ static void test_consumer_ids_and_tags(void **state)
     store_queue *q = util_queue(*state);
     char tag[LIMIT_CONSUMER_TAG_BYTES_MAX];
     memset(tag, 't', sizeof(tag));
-    store_consumer_params p = {.tag = tag, .tag_bytes = sizeof(tag), .owner = util_owner(3, 4, 5),
-                               .priority = -2, .credit = 7};
+    store_consumer_params p = {.tag = tag,
+                               .tag_bytes = sizeof(tag),
+                               .owner = util_owner(3, 4, 5),
+                               .priority = -2,
+                               .credit = 7};
     store_reply reply;
     uint64_t a = store_queue_consumer_add(q, &p, &reply);
     const store_consumer *c = store_queue_consumer(q, a);

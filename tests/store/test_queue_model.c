@@ -11,9 +11,9 @@
 
 #include <stdlib.h>
 
-#define MODEL_MSGS_MAX 4096
+#define MODEL_MSGS_MAX      4096
 #define MODEL_CONSUMERS_MAX 8
-#define MODEL_OWNERS 4
+#define MODEL_OWNERS        4
 
 typedef struct model_msg {
     uint64_t n;
@@ -60,9 +60,15 @@ static uint64_t rnd(void)
     return x ^ (x >> 31);
 }
 
-static uint32_t rnd_below(uint32_t n) { return (uint32_t)(rnd() % n); }
+static uint32_t rnd_below(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
 
-static store_owner owner_of(uint32_t i) { return util_owner(i / 2, 10 + i / 2, i % 2); }
+static store_owner owner_of(uint32_t i)
+{
+    return util_owner(i / 2, 10 + i / 2, i % 2);
+}
 
 static void model_ready_insert(model_msg msg)
 {
@@ -118,7 +124,8 @@ static void check_counts(void)
     assert_int_equal(store_queue_unacked_count(M.q), M.unacked_count);
     assert_int_equal(store_queue_consumer_count(M.q), M.consumer_count);
     int32_t priority;
-    assert_int_equal(store_queue_dispatchable(M.q), M.ready_count > 0 && model_any_eligible(&priority));
+    assert_int_equal(store_queue_dispatchable(M.q),
+                     M.ready_count > 0 && model_any_eligible(&priority));
 }
 
 static void op_push(void)
@@ -307,8 +314,12 @@ static void op_consumer_add(void)
         .no_ack = rnd_below(5) == 0,
         .active = rnd_below(6) != 0,
     };
-    store_consumer_params p = {.tag = "ctag", .tag_bytes = 4, .owner = owner_of(c.owner),
-                               .priority = c.priority, .credit = c.credit, .no_ack = c.no_ack,
+    store_consumer_params p = {.tag = "ctag",
+                               .tag_bytes = 4,
+                               .owner = owner_of(c.owner),
+                               .priority = c.priority,
+                               .credit = c.credit,
+                               .no_ack = c.no_ack,
                                .inactive = !c.active};
     store_reply reply;
     c.id = store_queue_consumer_add(M.q, &p, &reply);
@@ -344,7 +355,8 @@ static void op_consumer_remove_owner(void)
         removed++;
     }
     bool last;
-    assert_int_equal(store_queue_consumer_remove_owner(M.q, &o, STORE_OWNER_CHANNEL, &last), removed);
+    assert_int_equal(store_queue_consumer_remove_owner(M.q, &o, STORE_OWNER_CHANNEL, &last),
+                     removed);
     assert_int_equal(last, removed > 0 && M.consumer_count == 0);
 }
 
@@ -372,24 +384,43 @@ static void run_model(mi_heap_t *heap, uint64_t seed, uint32_t ops)
     M.q = util_queue(heap);
     for (uint32_t op = 0; op < ops; op++) {
         uint32_t r = rnd_below(100);
-        if (r < 30) op_push();
-        else if (r < 48) op_dispatch();
-        else if (r < 56) op_get();
-        else if (r < 76) op_settle();
-        else if (r < 80) op_requeue();
-        else if (r < 81) op_purge();
-        else if (r < 86) op_consumer_add();
-        else if (r < 89) op_consumer_remove();
-        else if (r < 90) op_consumer_remove_owner();
-        else op_consumer_tweak();
+        if (r < 30)
+            op_push();
+        else if (r < 48)
+            op_dispatch();
+        else if (r < 56)
+            op_get();
+        else if (r < 76)
+            op_settle();
+        else if (r < 80)
+            op_requeue();
+        else if (r < 81)
+            op_purge();
+        else if (r < 86)
+            op_consumer_add();
+        else if (r < 89)
+            op_consumer_remove();
+        else if (r < 90)
+            op_consumer_remove_owner();
+        else
+            op_consumer_tweak();
         check_counts();
     }
     assert_int_equal(store_queue_delete(M.q), M.ready_count);
 }
 
-static void test_model_seed_1(void **state) { run_model(*state, 1, 20000); }
-static void test_model_seed_2(void **state) { run_model(*state, 0xfeedface, 20000); }
-static void test_model_seed_3(void **state) { run_model(*state, 20240601, 50000); }
+static void test_model_seed_1(void **state)
+{
+    run_model(*state, 1, 20000);
+}
+static void test_model_seed_2(void **state)
+{
+    run_model(*state, 0xfeedface, 20000);
+}
+static void test_model_seed_3(void **state)
+{
+    run_model(*state, 20240601, 50000);
+}
 
 /* A push-heavy run that builds backlogs of thousands before the consumers catch up. */
 static void test_model_backlog(void **state)
@@ -403,13 +434,20 @@ static void test_model_backlog(void **state)
     for (uint32_t op = 0; op < 30000; op++) {
         uint32_t phase = (op / 3000) % 2;
         uint32_t r = rnd_below(100);
-        if (r < (phase == 0 ? 70u : 10u)) op_push();
-        else if (r < 60) op_dispatch();
-        else if (r < 85) op_settle();
-        else if (r < 88) op_requeue();
-        else if (r < 90) op_consumer_add();
-        else if (r < 91) op_consumer_remove();
-        else op_consumer_tweak();
+        if (r < (phase == 0 ? 70u : 10u))
+            op_push();
+        else if (r < 60)
+            op_dispatch();
+        else if (r < 85)
+            op_settle();
+        else if (r < 88)
+            op_requeue();
+        else if (r < 90)
+            op_consumer_add();
+        else if (r < 91)
+            op_consumer_remove();
+        else
+            op_consumer_tweak();
         check_counts();
     }
     store_queue_delete(M.q);
