@@ -26,3 +26,4 @@ include tests/diff/local.mk
 include tests/fuzz/local.mk
 include tests/route/local.mk
 include tests/store/local.mk
+include tests/interop/local.mk

@@ -28,7 +28,7 @@ def start_ok(user="guest", password="guest"):
     return method_frame(0, 10, 11, props + shortstr("PLAIN") + longstr(response) + shortstr("en_US"))
 
 
-def tune_ok(channel_max=0, frame_max=131072, heartbeat=0):
+def tune_ok(channel_max=2047, frame_max=131072, heartbeat=0):
     return method_frame(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, heartbeat))
 
 
