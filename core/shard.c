@@ -246,6 +246,7 @@ bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *pay
     if (s->overflow_head[to_shard] != NULL) return false;
     if (!mbox_push(mbox_mesh_ring(s->mesh, s->id, to_shard), kind, payload, payload_bytes))
         return false;
+    s->mbox_records_sent++;
     s->mbox_dirty |= 1ull << to_shard;
     return true;
 }
@@ -309,6 +310,7 @@ static void shard_mbox_overflow_flush(shard *s)
             if (!mbox_push(mbox_mesh_ring(s->mesh, s->id, to), o->kind, o->payload, o->payload_bytes))
                 break;
             s->mbox_dirty |= 1ull << to;
+            s->mbox_records_sent++;
             s->overflow_head[to] = o->next;
             if (o->next == NULL) s->overflow_tail[to] = NULL;
             mi_free(o);
@@ -337,8 +339,9 @@ static void shard_mbox_drain(shard *s)
         if (from == s->id) continue;
         mbox_ring *ring = mbox_mesh_ring(s->mesh, from, s->id);
         shard_mbox_ctx ctx = {.s = s, .from = from};
-        if (mbox_drain(ring, shard_mbox_dispatch, &ctx, LIMIT_MBOX_DRAIN_RECORDS_MAX) == 0)
-            continue;
+        uint32_t drained = mbox_drain(ring, shard_mbox_dispatch, &ctx, LIMIT_MBOX_DRAIN_RECORDS_MAX);
+        if (drained == 0) continue;
+        s->mbox_records_received += drained;
         /* The producer found the ring full: wake it so it resumes its paused sources. */
         if (mbox_release(ring)) runtime_wake_shard(s->rt, &s->ring, from);
     }
@@ -353,8 +356,10 @@ static void shard_mbox_publish(shard *s)
     while (dirty != 0) {
         uint32_t to = (uint32_t)__builtin_ctzll(dirty);
         dirty &= dirty - 1;
-        if (mbox_publish(mbox_mesh_ring(s->mesh, s->id, to)))
+        if (mbox_publish(mbox_mesh_ring(s->mesh, s->id, to))) {
             runtime_wake_shard(s->rt, &s->ring, to);
+            s->mbox_wakeups_sent++;
+        }
     }
 }
 
@@ -504,10 +509,12 @@ static void shard_turn(shard *s)
 
 static void shard_teardown(shard *s)
 {
+    s->tearing_down = true;
     for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++) {
         conn *c = s->conns[i];
         if (c != NULL) {
             /* Past the grace period: drop the socket without waiting. */
+            s->conns[i] = NULL;
             close(c->fd);
             session_free(c);
             mi_free(c->out_flight.data);
@@ -548,7 +555,9 @@ void *shard_main(void *arg)
         if (s->stopping && (s->conn_count == 0 || s->now_ms >= s->stop_deadline_ms)) break;
         shard_wait(s);
     }
+    LOG_INFO("shard stopped: mailbox records sent %llu, received %llu, wake-ups sent %llu",
+             (unsigned long long)s->mbox_records_sent, (unsigned long long)s->mbox_records_received,
+             (unsigned long long)s->mbox_wakeups_sent);
     shard_teardown(s);
-    LOG_DEBUG("shard stopped");
     return NULL;
 }

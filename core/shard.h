@@ -80,6 +80,7 @@ typedef struct shard {
     uint64_t now_ms; /* loop time, refreshed once per turn */
 
     bool stopping;
+    bool tearing_down; /* the loop has ended: no more mailbox traffic */
     uint64_t stop_deadline_ms;
     bool alarm_seen; /* the resource alarm state this shard last acted on */
 
@@ -89,6 +90,9 @@ typedef struct shard {
     /* Control records that found a ring full wait here, in order, per target. */
     struct shard_mbox_overflow *overflow_head[LIMIT_SHARDS_MAX];
     struct shard_mbox_overflow *overflow_tail[LIMIT_SHARDS_MAX];
+    uint64_t mbox_records_sent; /* counters, logged when the shard stops */
+    uint64_t mbox_wakeups_sent;
+    uint64_t mbox_records_received;
 
     struct topo *topo;     /* replicas of the topology (route/topo.c) */
     struct queues *queues; /* the queues this shard owns (store/queues.c) */

@@ -93,7 +93,26 @@ def step(c):
     return done
 
 
+def external(url_port, pid):
+    """Measures another broker already running on 127.0.0.1:url_port (pid),
+    e.g. RabbitMQ, for a side-by-side figure."""
+    base_kib = rss_kib(pid)
+    t0 = time.time()
+    clients, opened = handshake_all(url_port, CONNS, t0 + DEADLINE_S)
+    elapsed = time.time() - t0
+    time.sleep(2)
+    held_kib = rss_kib(pid)
+    print(f"external broker: {opened}/{CONNS} connections in {elapsed:.2f} s "
+          f"({opened / elapsed:.0f} handshakes/s); RSS {base_kib} -> {held_kib} KiB: "
+          f"{(held_kib - base_kib) / max(opened, 1):.2f} KiB per connection")
+    for c in clients:
+        c.sock.close()
+    return 0
+
+
 def main():
+    if os.environ.get("RINGMQ_TEST_PID") and os.environ.get("RINGMQ_TEST_PORT"):
+        return external(int(os.environ["RINGMQ_TEST_PORT"]), int(os.environ["RINGMQ_TEST_PID"]))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = CONNS + 100
     if hard < need:
