@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mbox.h"
 #include "net/declare.h"
+#include "net/reply_to.h"
 #include "route/topo.h"
 #include "store/queues.h"
 
@@ -116,6 +117,7 @@ int runtime_run(const config *cfg)
     shard_mbox_register_builtin();
     topo_register();
     queues_register();
+    reply_to_register();
     topo_set_callbacks(declare_topo_done, queues_on_topology);
     rt.mesh = mbox_mesh_create(rt.shard_count, LIMIT_MBOX_RING_BYTES);
     if (rt.mesh == NULL) {

@@ -97,6 +97,8 @@ typedef struct session_channel {
     uint16_t prefetch_count; /* basic.qos for consumers started after it; 0 = unlimited */
     bool confirm_mode;
     uint64_t publish_seq_last;
+    uint8_t reply_tag_len; /* direct reply-to consumer's tag; 0 when none */
+    char reply_tag[LIMIT_SHORTSTR_BYTES_MAX];
     /* Transactions (net/tx.c): publishes and acks kept until commit. */
     bool tx_mode;
     struct channel_tx_entry *tx;

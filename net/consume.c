@@ -14,6 +14,7 @@
 #include "core/runtime.h"
 #include "net/amqp_table.h"
 #include "net/consume.h"
+#include "net/reply_to.h"
 #include "net/tx.h"
 #include "route/topo.h"
 #include "store/queues.h"
@@ -210,6 +211,10 @@ static void consume_remove(session_channel *ch, channel_consumer *k)
 
 static void consume_basic_consume(conn *c, session_channel *ch, const amqp_basic_consume *a)
 {
+    if (reply_to_is_queue(a->queue)) {
+        reply_to_consume(c, ch, a);
+        return;
+    }
     const route_queue_info *qi = consume_queue(c, ch, AMQP_BASIC_CONSUME, a->queue);
     if (qi == NULL) return;
     amqp_bytes tag = a->consumer_tag;
@@ -299,7 +304,7 @@ void consume_started(shard *s, uint64_t cookie, uint64_t consumer_id, uint16_t c
 
 static void consume_basic_cancel(conn *c, session_channel *ch, const amqp_basic_cancel *a)
 {
-    channel_consumer *k = consume_find_tag(ch, a->consumer_tag);
+    channel_consumer *k = reply_to_cancel(c, ch, a->consumer_tag) ? NULL : consume_find_tag(ch, a->consumer_tag);
     if (k != NULL) {
         if (k->consumer_id != 0) queues_cancel(c->shard, k->queue_shard, k->queue_id, k->consumer_id);
         consume_remove(ch, k);

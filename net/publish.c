@@ -13,6 +13,7 @@
 #include "net/amqp_method.h"
 #include "net/channel.h"
 #include "net/conn.h"
+#include "net/reply_to.h"
 #include "net/tx.h"
 #include "net/consume.h"
 #include "route/topo.h"
@@ -80,6 +81,10 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
     session *s = session_of(c);
     amqp_bytes exchange = {store_msg_exchange(msg), msg->exchange_bytes};
     amqp_bytes routing_key = {store_msg_routing_key(msg), msg->routing_key_bytes};
+    if (reply_to_route(c->shard, exchange, routing_key, msg)) {
+        if (ch->confirm_mode) consume_confirm_publish(c, ch, ++ch->publish_seq_last, 0);
+        return true;
+    }
     route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(s->vhost));
     route_exchange *x;
     route_error err;
@@ -117,12 +122,15 @@ static void session_publish_complete(conn *c, session_channel *ch)
 {
     channel_publish *pub = &ch->pub;
     ASSERT(pub->body_received == pub->header.body_size);
+    static _Thread_local uint8_t rewritten[LIMIT_FRAME_BYTES_MAX];
+    int32_t rewritten_len = reply_to_rewrite(c, ch, &pub->header, rewritten, sizeof(rewritten));
+    if (rewritten_len < 0) return session_publish_reset(pub);
     store_msg_params p = {.exchange = pub->exchange,
                           .exchange_bytes = pub->exchange_len,
                           .routing_key = pub->routing_key,
                           .routing_key_bytes = pub->routing_key_len,
-                          .props = pub->header.props_raw.data,
-                          .props_bytes = pub->header.props_raw.len,
+                          .props = rewritten_len ? rewritten : pub->header.props_raw.data,
+                          .props_bytes = rewritten_len ? (size_t)rewritten_len : pub->header.props_raw.len,
                           .body = pub->body,
                           .body_bytes = pub->header.body_size,
                           .persistent = pub->header.delivery_mode == 2,
