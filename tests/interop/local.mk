@@ -5,3 +5,5 @@
 # RabbitMQ instead, see tests/interop/rabbitmq-local.sh.
 TESTS += tests/interop/test_connection.py
 EXTRA_DIST += tests/interop/harness.py tests/interop/rabbitmq-local.sh
+TESTS += tests/interop/test_topology.py
+EXTRA_DIST += tests/interop/msgbase.py
