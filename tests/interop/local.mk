@@ -7,3 +7,10 @@ TESTS += tests/interop/test_connection.py
 EXTRA_DIST += tests/interop/harness.py tests/interop/rabbitmq-local.sh
 TESTS += tests/interop/test_topology.py
 EXTRA_DIST += tests/interop/msgbase.py
+# Connection tests through aio-pika and librabbitmq (rmqc_handshake, needs
+# librabbitmq-dev), raw-socket robustness; test_connection.py with 1 shard.
+TESTS += tests/interop/test_connection_clients.py tests/interop/test_connection_1shard.sh
+EXTRA_DIST += tests/interop/test_connection_clients.py tests/interop/test_connection_1shard.sh
+check_PROGRAMS += tests/interop/rmqc_handshake
+tests_interop_rmqc_handshake_SOURCES = tests/interop/rmqc_handshake.c
+tests_interop_rmqc_handshake_LDADD = -lrabbitmq
