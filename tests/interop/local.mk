@@ -14,3 +14,4 @@ EXTRA_DIST += tests/interop/test_connection_clients.py tests/interop/test_connec
 check_PROGRAMS += tests/interop/rmqc_handshake
 tests_interop_rmqc_handshake_SOURCES = tests/interop/rmqc_handshake.c
 tests_interop_rmqc_handshake_LDADD = -lrabbitmq
+TESTS += tests/interop/test_messaging.py
