@@ -15,3 +15,4 @@ check_PROGRAMS += tests/interop/rmqc_handshake
 tests_interop_rmqc_handshake_SOURCES = tests/interop/rmqc_handshake.c
 tests_interop_rmqc_handshake_LDADD = -lrabbitmq
 TESTS += tests/interop/test_messaging.py
+TESTS += tests/interop/test_scenarios.py
