@@ -16,3 +16,5 @@ tests_interop_rmqc_handshake_SOURCES = tests/interop/rmqc_handshake.c
 tests_interop_rmqc_handshake_LDADD = -lrabbitmq
 TESTS += tests/interop/test_messaging.py
 TESTS += tests/interop/test_scenarios.py
+TESTS += tests/interop/test_clients.py
+EXTRA_DIST += tests/interop/rmqc_client.c
