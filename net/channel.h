@@ -95,6 +95,9 @@ typedef struct session_channel {
     uint32_t unacked_head, unacked_count, unacked_capacity;
     uint64_t delivery_tag_last;
     uint16_t prefetch_count; /* basic.qos for consumers started after it; 0 = unlimited */
+    uint16_t global_prefetch; /* basic.qos global=true: a limit shared by the channel's consumers */
+    uint32_t global_credit;   /* of that limit, what no consumer holds now */
+    uint32_t grant_next;      /* round-robin position among consumers for the next credit */
     bool confirm_mode;
     uint64_t publish_seq_last;
     uint8_t reply_tag_len; /* direct reply-to consumer's tag; 0 when none */

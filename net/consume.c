@@ -61,9 +61,15 @@ static session_channel *consume_cookie_channel(shard *s, uint64_t cookie, conn *
 
 static void consume_wait(conn *c, session_channel *ch, uint32_t method, bool nowait)
 {
+    (void)c;
     ch->wait.method = method;
     ch->wait.nowait = nowait;
-    session_block_input(c);
+}
+
+/* After the request went out: hold input only while the answer is still out. */
+static void consume_hold(conn *c, session_channel *ch)
+{
+    if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
 static void consume_finish(conn *c, session_channel *ch)
@@ -150,11 +156,37 @@ static void consume_unacked_trim(session_channel *ch)
     }
 }
 
-static void consume_settle_one(conn *c, channel_unacked *u, queues_settle how)
+static void consume_settle_one(conn *c, session_channel *ch, channel_unacked *u, queues_settle how)
 {
     ASSERT(!u->settled);
     u->settled = true;
-    queues_settle_delivery(c->shard, u->queue_shard, u->queue_id, u->consumer_id, u->delivery_id, how);
+    uint64_t credit_to = u->consumer_id;
+    if (ch->global_prefetch != 0 && credit_to != 0) {
+        /* The credit comes back to the channel, which hands it out again. */
+        credit_to = 0;
+        ch->global_credit++;
+    }
+    queues_settle_delivery(c->shard, u->queue_shard, u->queue_id, credit_to, u->delivery_id, how);
+}
+
+/* Hands the channel's free credit to its consumers, one at a time, round robin. */
+static void consume_global_grant(conn *c, session_channel *ch)
+{
+    if (ch->global_prefetch == 0) return;
+    uint32_t eligible = 0;
+    for (channel_consumer *k = ch->consumers; k != NULL; k = k->next)
+        if (k->consumer_id != 0 && !k->no_ack) eligible++;
+    while (ch->global_credit > 0 && eligible > 0) {
+        uint32_t pick = ch->grant_next++ % eligible, i = 0;
+        for (channel_consumer *k = ch->consumers; k != NULL; k = k->next) {
+            if (k->consumer_id == 0 || k->no_ack) continue;
+            if (i++ != pick) continue;
+            queues_settle_delivery(c->shard, k->queue_shard, k->queue_id, k->consumer_id, 0,
+                                   QUEUES_CREDIT_ONLY);
+            ch->global_credit--;
+            break;
+        }
+    }
 }
 
 /* basic.ack / nack / reject: tag 0 with multiple means every unacked delivery. */
@@ -167,17 +199,19 @@ void consume_settle_now(conn *c, session_channel *ch, uint32_t method, uint64_t 
             channel_unacked *u = consume_unacked_at(ch, i);
             if (tag != 0 && u->tag > tag) break;
             if (!u->settled) {
-                consume_settle_one(c, u, how);
+                consume_settle_one(c, ch, u, how);
                 any = true;
             }
         }
         consume_unacked_trim(ch);
+        consume_global_grant(c, ch);
         if (any || tag == 0) return;
     } else {
         int64_t i = consume_unacked_find(ch, tag);
         if (i >= 0 && !consume_unacked_at(ch, (uint32_t)i)->settled) {
-            consume_settle_one(c, consume_unacked_at(ch, (uint32_t)i), how);
+            consume_settle_one(c, ch, consume_unacked_at(ch, (uint32_t)i), how);
             consume_unacked_trim(ch);
+            consume_global_grant(c, ch);
             return;
         }
     }
@@ -265,8 +299,10 @@ static void consume_basic_consume(conn *c, session_channel *ch, const amqp_basic
                                .tag = k->tag,
                                .tag_bytes = k->tag_len,
                                .priority = priority,
-                               .credit = a->no_ack || ch->prefetch_count == 0 ? STORE_CREDIT_UNLIMITED
-                                                                              : ch->prefetch_count,
+                               .credit = a->no_ack                 ? STORE_CREDIT_UNLIMITED
+                                         : ch->global_prefetch != 0 ? 0
+                                         : ch->prefetch_count == 0  ? STORE_CREDIT_UNLIMITED
+                                                                    : ch->prefetch_count,
                                .no_ack = a->no_ack,
                                .exclusive = a->exclusive,
                                .cookie = consume_cookie(c, ch->id)};
@@ -274,6 +310,7 @@ static void consume_basic_consume(conn *c, session_channel *ch, const amqp_basic
     memcpy(ch->wait.name, k->tag, k->tag_len);
     consume_wait(c, ch, AMQP_BASIC_CONSUME, a->nowait);
     queues_consume(c->shard, &p);
+    consume_hold(c, ch);
 }
 
 void consume_started(shard *s, uint64_t cookie, uint64_t consumer_id, uint16_t code, const char *text)
@@ -294,6 +331,7 @@ void consume_started(shard *s, uint64_t cookie, uint64_t consumer_id, uint16_t c
         return consume_finish(c, ch);
     }
     k->consumer_id = consumer_id;
+    consume_global_grant(c, ch);
     if (!ch->wait.nowait) {
         amqp_method m = {.id = AMQP_BASIC_CONSUME_OK};
         m.a.basic_consume_ok.consumer_tag = (amqp_bytes){(const uint8_t *)k->tag, k->tag_len};
@@ -395,6 +433,7 @@ static void consume_basic_get(conn *c, session_channel *ch, const amqp_basic_get
     consume_wait(c, ch, AMQP_BASIC_GET, false);
     store_owner owner = consume_owner(c, ch->id);
     queues_get(c->shard, qi->shard, qi->queue_id, &owner, a->no_ack, consume_cookie(c, ch->id));
+    consume_hold(c, ch);
 }
 
 void get_answered(shard *s, uint64_t cookie, const queues_delivery *d)
@@ -436,6 +475,7 @@ static void consume_queue_purge(conn *c, session_channel *ch, const amqp_queue_p
     if (qi == NULL) return;
     consume_wait(c, ch, AMQP_QUEUE_PURGE, a->nowait);
     queues_purge(c->shard, qi->shard, qi->queue_id, consume_cookie(c, ch->id));
+    consume_hold(c, ch);
 }
 
 void purge_answered(shard *s, uint64_t cookie, bool found, uint64_t purged)
@@ -523,8 +563,15 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m)
     amqp_method reply = {.id = 0};
     switch (m->id) {
     case AMQP_BASIC_QOS:
-        /* prefetch_size is not supported by RabbitMQ either; global is per consumer here. */
-        ch->prefetch_count = m->a.basic_qos.prefetch_count;
+        /* prefetch_size is not supported by RabbitMQ either. */
+        if (m->a.basic_qos.global) {
+            uint32_t held = ch->global_prefetch ? ch->global_prefetch - ch->global_credit : 0;
+            ch->global_prefetch = m->a.basic_qos.prefetch_count;
+            ch->global_credit = ch->global_prefetch > held ? ch->global_prefetch - held : 0;
+            consume_global_grant(c, ch);
+        } else {
+            ch->prefetch_count = m->a.basic_qos.prefetch_count;
+        }
         reply.id = AMQP_BASIC_QOS_OK;
         session_send_method(c, ch->id, &reply);
         return true;
@@ -558,9 +605,10 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m)
         }
         for (uint32_t i = 0; i < ch->unacked_count; i++) {
             channel_unacked *u = consume_unacked_at(ch, i);
-            if (!u->settled) consume_settle_one(c, u, QUEUES_REQUEUE);
+            if (!u->settled) consume_settle_one(c, ch, u, QUEUES_REQUEUE);
         }
         consume_unacked_trim(ch);
+        consume_global_grant(c, ch);
         if (m->id == AMQP_BASIC_RECOVER) {
             reply.id = AMQP_BASIC_RECOVER_OK;
             session_send_method(c, ch->id, &reply);

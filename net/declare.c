@@ -70,8 +70,9 @@ static void declare_wait(conn *c, session_channel *ch, uint32_t method, bool now
     ch->wait.nowait = nowait;
     ch->wait.name_len = (uint8_t)name.len;
     memmove(ch->wait.name, name.data, name.len);
-    if (!session_of(c)->input_blocked) session_block_input(c);
     topo_submit(c->shard, req, declare_cookie(c, ch->id));
+    /* Hold input only while the answer is still out (a lone shard answers at once). */
+    if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
 /* Owner shard of a new queue: a config pin, else XXH3(vhost, name) modulo the shards. */
@@ -108,6 +109,11 @@ static void declare_send_queue_ok(conn *c, session_channel *ch, amqp_bytes name,
 static void declare_exchange(conn *c, session_channel *ch, const amqp_exchange_declare *a)
 {
     route_vhost *vh = declare_vhost(c);
+    if (a->passive && a->exchange.len == 0) {
+        session_close_channel(c, ch, AMQP_REPLY_ACCESS_REFUSED, AMQP_EXCHANGE_DECLARE,
+                              "operation not permitted on the default exchange");
+        return;
+    }
     if (a->passive) {
         route_exchange *x;
         route_error err;
@@ -184,8 +190,8 @@ static void declare_queue_passive(conn *c, session_channel *ch, const amqp_queue
     ch->wait.nowait = a->nowait;
     ch->wait.name_len = (uint8_t)a->queue.len;
     memcpy(ch->wait.name, a->queue.data, a->queue.len);
-    session_block_input(c);
     queues_stats_request(c->shard, qi->shard, qi->queue_id, declare_cookie(c, ch->id));
+    if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
 static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare *a)
@@ -219,8 +225,8 @@ static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare
                         .server_named = server_named,
                         .conn_id = session_conn_id(c),
                         .queue_shard = owner};
+    ch->wait.exclusive = a->exclusive; /* before: a lone shard answers inside declare_wait */
     declare_wait(c, ch, AMQP_QUEUE_DECLARE, a->nowait, qname, &req);
-    ch->wait.exclusive = a->exclusive;
 }
 
 /* queue.delete asks the owner for the counts first (if-unused, if-empty and
@@ -243,8 +249,8 @@ static void declare_queue_delete(conn *c, session_channel *ch, const amqp_queue_
     ch->wait.if_empty = a->if_empty;
     ch->wait.name_len = (uint8_t)a->queue.len;
     memcpy(ch->wait.name, a->queue.data, a->queue.len);
-    session_block_input(c);
     queues_stats_request(c->shard, qi->shard, qi->queue_id, declare_cookie(c, ch->id));
+    if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
 bool declare_method(conn *c, session_channel *ch, const amqp_method *m)
@@ -336,6 +342,7 @@ static void declare_finish(conn *c, session_channel *ch)
 {
     ch->wait.method = 0;
     ch->wait.stage = 0;
+    ch->wait.exclusive = false;
     if (session_of(c)->input_blocked) session_resume_input(c);
 }
 

@@ -144,6 +144,12 @@ void session_codec_error(conn *c, const amqp_error *err)
 {
     ASSERT(err->reply_code >= 300);
     uint32_t method_id = ((uint32_t)err->class_id << 16) | err->method_id;
+    if (err->reply_code == AMQP_REPLY_SYNTAX_ERROR) {
+        /* RabbitMQ answers arguments it cannot decode with 501 ("cannot decode"). */
+        session_close_connection(c, AMQP_REPLY_FRAME_ERROR, method_id, "cannot decode: %s",
+                                 err->text ? err->text : "");
+        return;
+    }
     session_close_connection(c, err->reply_code, method_id, "%s", err->text ? err->text : "");
 }
 

@@ -15,7 +15,7 @@ packages=(
     build-essential autoconf automake libtool pkg-config
     liburing-dev libxxhash-dev libmimalloc-dev libcmocka-dev libbenchmark-dev
     clang libclang-rt-14-dev
-    python3 python3-pamqp python3-pika
+    python3 python3-pamqp python3-pika python3-aio-pika python3-kombu librabbitmq-dev
 )
 
 as_root() {

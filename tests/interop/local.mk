@@ -11,9 +11,11 @@ EXTRA_DIST += tests/interop/msgbase.py
 # librabbitmq-dev), raw-socket robustness; test_connection.py with 1 shard.
 TESTS += tests/interop/test_connection_clients.py tests/interop/test_connection_1shard.sh
 EXTRA_DIST += tests/interop/test_connection_clients.py tests/interop/test_connection_1shard.sh
+if HAVE_LIBRABBITMQ
 check_PROGRAMS += tests/interop/rmqc_handshake
 tests_interop_rmqc_handshake_SOURCES = tests/interop/rmqc_handshake.c
 tests_interop_rmqc_handshake_LDADD = -lrabbitmq
+endif
 TESTS += tests/interop/test_messaging.py
 TESTS += tests/interop/test_scenarios.py
 TESTS += tests/interop/test_clients.py
