@@ -62,6 +62,14 @@ class Broker:
         return self.proc.returncode
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 def open_connection(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(amqp_raw.PROTOCOL_HEADER)
@@ -161,6 +169,65 @@ class RuntimeTest(unittest.TestCase):
         self.assertLess(time.time() - t0, 1.0)
         self.assertEqual(rc, 0)
         b.stop()
+
+    def test_peer_that_stops_reading_is_not_read(self):
+        # A client that publishes mandatory, unroutable 256 KiB messages gets
+        # each one back as basic.return. It never reads: the broker's output
+        # to it grows to the high watermark, then the broker stops reading it,
+        # so the client's sends stall while the broker's memory stays bounded.
+        # When the client reads again, every message comes back.
+        b = Broker("--shards", "1")
+        try:
+            s = open_connection(b.port)
+            s.sendall(amqp_raw.method_frame(1, 20, 10, amqp_raw.shortstr("")))
+            body = b"r" * (256 * 1024)
+            frame_max = 131072
+            one = amqp_raw.method_frame(1, 60, 40, b"\x00\x00" + amqp_raw.shortstr("amq.direct") +
+                                        amqp_raw.shortstr("nowhere") + b"\x01")
+            import struct
+            one += struct.pack(">BHI", 2, 1, 14) + struct.pack(">HHQH", 60, 0, len(body), 0) + b"\xce"
+            for i in range(0, len(body), frame_max - 8):
+                chunk = body[i:i + frame_max - 8]
+                one += struct.pack(">BHI", 3, 1, len(chunk)) + chunk + b"\xce"
+            s.setblocking(False)
+            sent, published = 0, 0
+            rss_start = rss_kib(b.proc.pid)
+            deadline = time.time() + 4
+            pending = b""
+            while time.time() < deadline and published < 400:
+                if not pending:
+                    pending = one
+                    published += 1
+                try:
+                    n = s.send(pending)
+                    pending = pending[n:]
+                    sent += n
+                except BlockingIOError:
+                    time.sleep(0.01)
+            stalled = published < 400
+            rss_peak = rss_kib(b.proc.pid)
+            self.assertTrue(stalled, "the broker kept reading a peer that does not read")
+            # Output is held near the 4 MiB watermark, not grown with the input.
+            self.assertLess(rss_peak - rss_start, 48 * 1024)
+            # Read everything back: the broker resumes and returns each message.
+            s.setblocking(True)
+            s.settimeout(10)
+            buf, returns = b"", 0
+            wanted = published - (1 if pending else 0)  # the last may be half sent
+            end = time.time() + 30
+            while returns < wanted and time.time() < end:
+                data = s.recv(1 << 20)
+                if not data:
+                    break
+                buf += data
+                frames, buf = amqp_raw.parse_frames(buf)
+                for ftype, _ch, payload in frames:
+                    if ftype == 1 and amqp_raw.method_id(payload) == (60, 50):
+                        returns += 1
+            self.assertEqual(returns, wanted)
+            s.close()
+        finally:
+            self.assertEqual(b.stop(), 0)
 
     def test_bad_config_refuses_to_start(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
