@@ -379,15 +379,7 @@ void consume_cancelled(shard *s, uint64_t conn_id, uint16_t channel, uint64_t qu
 static void consume_write(conn *c, session_channel *ch, const amqp_method *m, const queues_delivery *d)
 {
     session_send_method(c, ch->id, m);
-    uint32_t frame_max = session_of(c)->frame_max;
-    size_t size = amqp_frame_content_size(frame_max, d->props.len, d->body_bytes);
-    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
-    if (out == NULL) return conn_abort(c);
-    amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID, d->props,
-                                         d->body, d->body_bytes, &err);
-    ASSERT(n == (ssize_t)size);
-    conn_out_commit(c, (uint32_t)n);
+    session_send_content(c, ch->id, d->props, d->body, d->body_bytes);
 }
 
 void consume_deliver(shard *s, const queues_delivery *d)

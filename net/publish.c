@@ -61,16 +61,8 @@ static void publish_send_return(conn *c, session_channel *ch, const store_msg *m
     m.a.basic_return.exchange = (amqp_bytes){store_msg_exchange(msg), msg->exchange_bytes};
     m.a.basic_return.routing_key = (amqp_bytes){store_msg_routing_key(msg), msg->routing_key_bytes};
     session_send_method(c, ch->id, &m);
-    uint32_t frame_max = session_of(c)->frame_max;
-    amqp_bytes props = {store_msg_props(msg), msg->props_bytes};
-    size_t size = amqp_frame_content_size(frame_max, props.len, msg->body_bytes);
-    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
-    if (out == NULL) return conn_abort(c);
-    amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID, props,
-                                         store_msg_body(msg), msg->body_bytes, &err);
-    ASSERT(n == (ssize_t)size);
-    conn_out_commit(c, (uint32_t)n);
+    session_send_content(c, ch->id, (amqp_bytes){store_msg_props(msg), msg->props_bytes},
+                         store_msg_body(msg), msg->body_bytes);
 }
 
 /* Routes msg on this shard's replica and hands it to the queues it reaches

@@ -130,16 +130,8 @@ static void reply_to_deliver_local(shard *s, uint64_t conn_id, uint16_t channel,
     m.a.basic_deliver.exchange = (amqp_bytes){store_msg_exchange(msg), msg->exchange_bytes};
     m.a.basic_deliver.routing_key = (amqp_bytes){store_msg_routing_key(msg), msg->routing_key_bytes};
     session_send_method(c, ch->id, &m);
-    uint32_t frame_max = session_of(c)->frame_max;
-    amqp_bytes props = {store_msg_props(msg), msg->props_bytes};
-    size_t size = amqp_frame_content_size(frame_max, props.len, msg->body_bytes);
-    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
-    if (out == NULL) return conn_abort(c);
-    amqp_error err;
-    ssize_t n = amqp_frame_write_content(out, size, ch->id, frame_max, AMQP_BASIC_CLASS_ID, props,
-                                         store_msg_body(msg), msg->body_bytes, &err);
-    ASSERT(n == (ssize_t)size);
-    conn_out_commit(c, (uint32_t)n);
+    session_send_content(c, ch->id, (amqp_bytes){store_msg_props(msg), msg->props_bytes},
+                         store_msg_body(msg), msg->body_bytes);
 }
 
 bool reply_to_route(shard *s, amqp_bytes exchange, amqp_bytes routing_key, store_msg *msg)

@@ -22,6 +22,7 @@
 #include "core/auth.h"
 #include "core/log.h"
 #include "net/amqp_frame.h"
+#include "net/amqp_props.h"
 #include "net/amqp_method.h"
 #include "net/amqp_table.h"
 #include "net/channel.h"
@@ -49,6 +50,20 @@ void session_send_method(conn *c, uint16_t channel, const amqp_method *m)
     }
     amqp_error err;
     ssize_t n = amqp_frame_write_method(out, size, channel, m, &err);
+    ASSERT(n == (ssize_t)size);
+    conn_out_commit(c, (uint32_t)n);
+}
+
+void session_send_content(conn *c, uint16_t channel, amqp_bytes props, const uint8_t *body,
+                          uint64_t body_bytes)
+{
+    uint32_t frame_max = session_of(c)->frame_max;
+    size_t size = amqp_frame_content_size(frame_max, props.len, body_bytes);
+    uint8_t *out = size <= UINT32_MAX ? conn_out_reserve(c, (uint32_t)size) : NULL;
+    if (out == NULL) return conn_abort(c);
+    amqp_error err;
+    ssize_t n = amqp_frame_write_content(out, size, channel, frame_max, AMQP_BASIC_CLASS_ID, props,
+                                         body, body_bytes, &err);
     ASSERT(n == (ssize_t)size);
     conn_out_commit(c, (uint32_t)n);
 }

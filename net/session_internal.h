@@ -16,6 +16,9 @@ static inline session *session_of(conn *c) { return &c->sess; }
 
 /* Output. */
 void session_send_method(conn *c, uint16_t channel, const amqp_method *m);
+/* A content header and body frames (split at frame_max) after a content method. */
+void session_send_content(conn *c, uint16_t channel, amqp_bytes props, const uint8_t *body,
+                          uint64_t body_bytes);
 
 /* Errors: a hard error closes the connection, a soft one the channel. */
 __attribute__((format(printf, 4, 5))) void session_close_connection(conn *c, uint16_t code,
