@@ -174,6 +174,15 @@ bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue)
     return true;
 }
 
+store_msg *store_queue_reject_take(store_queue *q, uint64_t delivery_id)
+{
+    ASSERT(!q->dispatching);
+    store_unacked_entry e;
+    if (!store_unacked_take(&q->unacked, delivery_id, &e)) return NULL;
+    ASSERT(e.delivery_id == delivery_id && e.msg != NULL);
+    return e.msg; /* the queue's reference passes to the caller */
+}
+
 static void queue_requeue_sink(void *ctx, const store_unacked_entry *entry)
 {
     store_queue *q = ctx;

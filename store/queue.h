@@ -61,6 +61,9 @@ bool store_queue_ack(store_queue *q, uint64_t delivery_id);
 /* basic.reject / basic.nack of one delivery: back at its original place, flagged redelivered, or
  * dropped; false when delivery_id is not unacked here. */
 bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue);
+/* Rejects without requeue and hands the message (its reference) to the caller, for
+ * dead-lettering; NULL when delivery_id is not unacked here. */
+store_msg *store_queue_reject_take(store_queue *q, uint64_t delivery_id);
 /* Requeues every unacked delivery of a consumer (removed or not; consumer_id != 0) / of an
  * owner's channel or connection (consumer deliveries and basic.get alike), each at its original
  * place; returns how many. */

@@ -13,6 +13,8 @@
 #include "core/runtime.h"
 #include "route/route_map.h"
 #include "route/topo.h"
+#include "net/amqp_table.h"
+#include "store/dead_letter.h"
 #include "store/queue.h"
 
 #include <mimalloc.h>
@@ -65,6 +67,12 @@ typedef struct owned_queue {
     uint8_t vhost_len, name_len;
     char vhost[LIMIT_NAME_BYTES_MAX];
     char name[LIMIT_NAME_BYTES_MAX];
+    /* x-dead-letter-exchange / -routing-key, when declared */
+    bool dlx;
+    bool dlx_has_routing_key;
+    uint8_t dlx_exchange_len, dlx_routing_key_len;
+    char dlx_exchange[LIMIT_NAME_BYTES_MAX];
+    char dlx_routing_key[LIMIT_NAME_BYTES_MAX];
 } owned_queue;
 
 struct queues {
@@ -195,6 +203,35 @@ static void queues_send(shard *s, uint32_t to, uint16_t kind, const void *head, 
 
 /* ---- queue lifecycle (topology callback) ---- */
 
+static void queues_read_arguments(owned_queue *o, amqp_table args)
+{
+    amqp_field v;
+    if (amqp_table_get(args, amqp_cstr("x-dead-letter-exchange"), &v) && v.type == AMQP_FIELD_LONGSTR &&
+        v.v.bytes.len <= LIMIT_NAME_BYTES_MAX) {
+        o->dlx = true;
+        o->dlx_exchange_len = (uint8_t)v.v.bytes.len;
+        memcpy(o->dlx_exchange, v.v.bytes.data, v.v.bytes.len);
+    }
+    if (amqp_table_get(args, amqp_cstr("x-dead-letter-routing-key"), &v) &&
+        v.type == AMQP_FIELD_LONGSTR && v.v.bytes.len <= LIMIT_NAME_BYTES_MAX) {
+        o->dlx_has_routing_key = true;
+        o->dlx_routing_key_len = (uint8_t)v.v.bytes.len;
+        memcpy(o->dlx_routing_key, v.v.bytes.data, v.v.bytes.len);
+    }
+}
+
+/* A message leaves o unconsumed: to its dead-letter exchange, if it has one. */
+static void queues_dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason)
+{
+    if (!o->dlx) return;
+    dead_letter_target t = {.vhost = {(const uint8_t *)o->vhost, o->vhost_len},
+                            .queue = {(const uint8_t *)o->name, o->name_len},
+                            .exchange = {(const uint8_t *)o->dlx_exchange, o->dlx_exchange_len},
+                            .routing_key = {(const uint8_t *)o->dlx_routing_key, o->dlx_routing_key_len},
+                            .has_routing_key = o->dlx_has_routing_key};
+    dead_letter(s, &t, msg, reason);
+}
+
 void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, bool created)
 {
     queues *qs = s->queues;
@@ -209,6 +246,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         memcpy(o->vhost, vhost.data, vhost.len);
         o->q = store_queue_new(s->heap, o->vhost, o->vhost_len, o->name, o->name_len);
         ASSERT(o->q != NULL);
+        queues_read_arguments(o, qi->arguments);
         route_map_insert(&qs->by_id, o->queue_id, o);
         return;
     }
@@ -629,9 +667,14 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
     case QUEUES_REQUEUE:
         store_queue_reject(o->q, r->delivery_id, true);
         break;
-    case QUEUES_DROP:
-        store_queue_reject(o->q, r->delivery_id, false);
+    case QUEUES_DROP: {
+        store_msg *msg = store_queue_reject_take(o->q, r->delivery_id);
+        if (msg != NULL) {
+            queues_dead_letter(s, o, msg, "rejected");
+            store_msg_unref(msg);
+        }
         break;
+    }
     case QUEUES_CREDIT_ONLY:
         break;
     }
