@@ -41,6 +41,8 @@ typedef struct {
     uint32_t props_capacity;
     uint8_t *body;              /* body_size bytes, allocated at the header */
     uint64_t body_received;
+    bool has_expiration;        /* the expiration property, parsed */
+    uint64_t expiration_ms;
 } channel_publish;
 
 /* The method a channel waits on while another shard answers. */

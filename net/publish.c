@@ -127,7 +127,10 @@ static void session_publish_complete(conn *c, session_channel *ch)
                           .body_bytes = pub->header.body_size,
                           .persistent = pub->header.delivery_mode == 2,
                           .priority = pub->header.priority,
-                          .publisher_shard = (uint16_t)c->shard->id};
+                          .publisher_shard = (uint16_t)c->shard->id,
+                          .has_expiration = pub->has_expiration,
+                          .expiration_ms = pub->expiration_ms,
+                          .arrival_ms = c->shard->now_ms};
     store_msg *msg = store_msg_new(c->shard->heap, &p);
     if (msg == NULL) {
         session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
@@ -193,6 +196,24 @@ static void session_on_content_header(conn *c, session_channel *ch, const amqp_f
                               (int)pub->header.user_id.len,
                               (const char *)pub->header.user_id.data, s->user);
         return session_publish_reset(pub);
+    }
+    pub->has_expiration = false;
+    if (pub->header.flags & AMQP_PROP_EXPIRATION) {
+        /* RabbitMQ: a non-negative integer of milliseconds, as text. */
+        amqp_bytes e = pub->header.expiration;
+        uint64_t ms = 0;
+        bool ok = e.len > 0 && e.len <= 19;
+        for (uint32_t i = 0; ok && i < e.len; i++) {
+            ok = e.data[i] >= '0' && e.data[i] <= '9';
+            ms = ms * 10 + (uint64_t)(e.data[i] - '0');
+        }
+        if (!ok) {
+            session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+                                  "invalid expiration '%.*s'", (int)e.len, (const char *)e.data);
+            return session_publish_reset(pub);
+        }
+        pub->has_expiration = true;
+        pub->expiration_ms = ms;
     }
     if (pub->header.body_size == 0) return session_publish_complete(c, ch);
     pub->body = mi_heap_malloc(c->shard->heap, pub->header.body_size);

@@ -139,7 +139,8 @@ void dead_letter(shard *s, const dead_letter_target *t, const store_msg *msg, co
                           .body_bytes = msg->body_bytes,
                           .persistent = store_msg_persistent(msg),
                           .priority = msg->priority,
-                          .publisher_shard = (uint16_t)s->id};
+                          .publisher_shard = (uint16_t)s->id,
+                          .arrival_ms = s->now_ms};
     store_msg *dead = store_msg_new(s->heap, &p);
     mi_free(table_buf);
     mi_free(props);

@@ -44,6 +44,7 @@ store_msg *store_msg_new(mi_heap_t *heap, const store_msg_params *params)
         .routing_key_bytes = (uint8_t)params->routing_key_bytes,
         .publish_seq = params->publish_seq,
         .expiration_ms = params->has_expiration ? params->expiration_ms : 0,
+        .arrival_ms = params->arrival_ms,
     };
     uint8_t *at = msg->data;
     if (params->exchange_bytes > 0) memcpy(at, params->exchange, params->exchange_bytes);

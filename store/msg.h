@@ -34,10 +34,11 @@ typedef struct store_msg {
     uint8_t reserved[5];
     uint64_t publish_seq;   /* the publisher shard's sequence for this publish (for confirms) */
     uint64_t expiration_ms; /* per-message TTL from the expiration property, if HAS_EXPIRATION */
+    uint64_t arrival_ms;    /* when this shard stored it (CLOCK_MONOTONIC ms), for TTLs */
     uint8_t data[];         /* exchange, routing key, properties, body */
 } store_msg;
 
-STATIC_ASSERT_SIZE(store_msg, 40);
+STATIC_ASSERT_SIZE(store_msg, 48);
 
 /* What store_msg_new copies. body == NULL leaves body_bytes of room for the caller to fill
  * through store_msg_body_mut (a body assembled from frames is then copied once). */
@@ -56,6 +57,7 @@ typedef struct store_msg_params {
     uint16_t publisher_shard;
     uint64_t publish_seq;
     uint64_t expiration_ms;
+    uint64_t arrival_ms;
 } store_msg_params;
 
 /* One allocation on heap (NULL: mimalloc's default heap). NULL when memory is exhausted, so

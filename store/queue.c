@@ -25,6 +25,7 @@ struct store_queue {
     store_unacked unacked;
     store_consumers consumers;
     uint64_t delivery_id_next; /* starts at 1: 0 means "no ack expected" */
+    uint64_t ready_bytes;      /* body bytes of the ready messages */
     bool dispatching;
     uint8_t vhost_bytes;
     uint8_t name_bytes;
@@ -75,6 +76,7 @@ uint64_t store_queue_push(store_queue *q, store_msg *msg)
 {
     ASSERT(!q->dispatching);
     ASSERT(msg != NULL);
+    q->ready_bytes += msg->body_bytes;
     return store_ready_push(&q->ready, store_msg_ref(msg));
 }
 
@@ -108,6 +110,7 @@ uint32_t store_queue_dispatch(store_queue *q, store_deliver_fn *deliver, void *c
         store_ready_entry e;
         bool popped = store_ready_pop(&q->ready, &e);
         ASSERT(popped);
+        q->ready_bytes -= e.msg->body_bytes;
         store_consumers_charge(&q->consumers, c);
         uint64_t delivery_id = c->no_ack ? 0 : queue_unacked_add(q, &e, c->id, &c->owner);
         deliver(ctx, c, e.msg, delivery_id, e.redelivered);
@@ -134,6 +137,7 @@ bool store_queue_get(store_queue *q, const store_owner *owner, bool no_ack, stor
         *out = (store_get){0};
         return false;
     }
+    q->ready_bytes -= e.msg->body_bytes;
     uint64_t delivery_id = 0;
     if (!no_ack) {
         delivery_id = queue_unacked_add(q, &e, 0, owner);
@@ -167,11 +171,32 @@ bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue)
     if (!store_unacked_take(&q->unacked, delivery_id, &e)) return false;
     ASSERT(e.delivery_id == delivery_id && delivery_id < q->delivery_id_next);
     if (requeue) {
+        q->ready_bytes += e.msg->body_bytes;
         store_ready_requeue(&q->ready, e.msg, e.seq);
     } else {
         store_msg_unref(e.msg);
     }
     return true;
+}
+
+store_msg *store_queue_peek(const store_queue *q)
+{
+    return store_ready_peek(&q->ready);
+}
+
+store_msg *store_queue_drop_head(store_queue *q)
+{
+    ASSERT(!q->dispatching);
+    store_ready_entry e;
+    if (!store_ready_pop(&q->ready, &e)) return NULL;
+    ASSERT(q->ready_bytes >= e.msg->body_bytes);
+    q->ready_bytes -= e.msg->body_bytes;
+    return e.msg;
+}
+
+uint64_t store_queue_ready_bytes(const store_queue *q)
+{
+    return q->ready_bytes;
 }
 
 store_msg *store_queue_reject_take(store_queue *q, uint64_t delivery_id)
@@ -186,6 +211,7 @@ store_msg *store_queue_reject_take(store_queue *q, uint64_t delivery_id)
 static void queue_requeue_sink(void *ctx, const store_unacked_entry *entry)
 {
     store_queue *q = ctx;
+    q->ready_bytes += entry->msg->body_bytes;
     store_ready_requeue(&q->ready, entry->msg, entry->seq);
 }
 
@@ -234,6 +260,7 @@ uint64_t store_queue_purge(store_queue *q)
     ASSERT(!q->dispatching);
     uint64_t unacked_before = q->unacked.count;
     uint64_t n = store_ready_purge(&q->ready);
+    q->ready_bytes = 0;
     ASSERT(q->unacked.count == unacked_before);
     return n;
 }

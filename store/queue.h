@@ -61,6 +61,13 @@ bool store_queue_ack(store_queue *q, uint64_t delivery_id);
 /* basic.reject / basic.nack of one delivery: back at its original place, flagged redelivered, or
  * dropped; false when delivery_id is not unacked here. */
 bool store_queue_reject(store_queue *q, uint64_t delivery_id, bool requeue);
+/* The next ready message without taking it (borrowed), or NULL when none is ready. */
+store_msg *store_queue_peek(const store_queue *q);
+/* Takes the next ready message out (TTL expiry, length limits); the reference passes to the
+ * caller. NULL when none is ready. */
+store_msg *store_queue_drop_head(store_queue *q);
+/* Bytes of ready message bodies (x-max-length-bytes). */
+uint64_t store_queue_ready_bytes(const store_queue *q);
 /* Rejects without requeue and hands the message (its reference) to the caller, for
  * dead-lettering; NULL when delivery_id is not unacked here. */
 store_msg *store_queue_reject_take(store_queue *q, uint64_t delivery_id);

@@ -18,6 +18,7 @@
 #include "store/queue.h"
 
 #include <mimalloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,6 +74,15 @@ typedef struct owned_queue {
     uint8_t dlx_exchange_len, dlx_routing_key_len;
     char dlx_exchange[LIMIT_NAME_BYTES_MAX];
     char dlx_routing_key[LIMIT_NAME_BYTES_MAX];
+    /* x-message-ttl, x-max-length, x-max-length-bytes (x-overflow drop-head) */
+    bool has_ttl;
+    bool has_max_length;
+    bool has_max_bytes;
+    uint64_t ttl_ms;
+    uint64_t max_length;
+    uint64_t max_bytes;
+    timer ttl_timer; /* armed at the head message's expiry while it has one */
+    shard *shard;
 } owned_queue;
 
 struct queues {
@@ -129,6 +139,7 @@ typedef struct {
     uint8_t exchange_bytes;
     uint8_t routing_key_bytes;
     uint8_t pad[3];
+    uint64_t expiration_ms;
 } queues_msg_wire;
 
 static uint32_t queues_msg_wire_size(const store_msg *m)
@@ -146,6 +157,7 @@ static void queues_msg_write(uint8_t *out, const store_msg *m)
     w->priority = m->priority;
     w->exchange_bytes = m->exchange_bytes;
     w->routing_key_bytes = m->routing_key_bytes;
+    w->expiration_ms = m->expiration_ms;
     memcpy(out + sizeof(*w), m->data,
            (size_t)m->exchange_bytes + m->routing_key_bytes + m->props_bytes + m->body_bytes);
 }
@@ -174,6 +186,8 @@ static void queues_msg_view(const uint8_t *in, queues_delivery *d, store_msg_par
         p->body = d->body;
         p->body_bytes = d->body_bytes;
         p->persistent = w->flags & STORE_MSG_PERSISTENT;
+        p->has_expiration = w->flags & STORE_MSG_HAS_EXPIRATION;
+        p->expiration_ms = w->expiration_ms;
         p->priority = w->priority;
     }
 }
@@ -203,8 +217,32 @@ static void queues_send(shard *s, uint32_t to, uint16_t kind, const void *head, 
 
 /* ---- queue lifecycle (topology callback) ---- */
 
+/* A non-negative integer argument of any integer wire type. */
+static bool queues_int_argument(amqp_table args, const char *key, uint64_t *out)
+{
+    amqp_field v;
+    if (!amqp_table_get(args, amqp_cstr(key), &v)) return false;
+    int64_t n;
+    switch (v.type) {
+    case AMQP_FIELD_INT8: n = v.v.i8; break;
+    case AMQP_FIELD_UINT8: n = v.v.u8; break;
+    case AMQP_FIELD_INT16: n = v.v.i16; break;
+    case AMQP_FIELD_UINT16: n = v.v.u16; break;
+    case AMQP_FIELD_INT32: n = v.v.i32; break;
+    case AMQP_FIELD_UINT32: n = v.v.u32; break;
+    case AMQP_FIELD_INT64: n = v.v.i64; break;
+    default: return false;
+    }
+    if (n < 0) return false;
+    *out = (uint64_t)n;
+    return true;
+}
+
 static void queues_read_arguments(owned_queue *o, amqp_table args)
 {
+    o->has_ttl = queues_int_argument(args, "x-message-ttl", &o->ttl_ms);
+    o->has_max_length = queues_int_argument(args, "x-max-length", &o->max_length);
+    o->has_max_bytes = queues_int_argument(args, "x-max-length-bytes", &o->max_bytes);
     amqp_field v;
     if (amqp_table_get(args, amqp_cstr("x-dead-letter-exchange"), &v) && v.type == AMQP_FIELD_LONGSTR &&
         v.v.bytes.len <= LIMIT_NAME_BYTES_MAX) {
@@ -221,6 +259,56 @@ static void queues_read_arguments(owned_queue *o, amqp_table args)
 }
 
 /* A message leaves o unconsumed: to its dead-letter exchange, if it has one. */
+static void queues_dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason);
+
+/* When the message expires in o, or UINT64_MAX: the shorter of the queue's
+ * x-message-ttl and the message's expiration, from its arrival. */
+static uint64_t queues_deadline_ms(const owned_queue *o, const store_msg *m)
+{
+    uint64_t ttl = UINT64_MAX;
+    if (o->has_ttl) ttl = o->ttl_ms;
+    if ((m->flags & STORE_MSG_HAS_EXPIRATION) && m->expiration_ms < ttl) ttl = m->expiration_ms;
+    return ttl == UINT64_MAX ? UINT64_MAX : m->arrival_ms + ttl;
+}
+
+/* Drops expired messages at the head (RabbitMQ expires at the head only), and
+ * arms the timer for the next one. */
+static void queues_expire(shard *s, owned_queue *o)
+{
+    store_msg *head;
+    while ((head = store_queue_peek(o->q)) != NULL) {
+        uint64_t deadline = queues_deadline_ms(o, head);
+        if (deadline == UINT64_MAX) break;
+        if (deadline >= s->now_ms) {
+            timer_arm(&s->timers, &o->ttl_timer, deadline + 1);
+            return;
+        }
+        store_msg *dead = store_queue_drop_head(o->q);
+        queues_dead_letter(s, o, dead, "expired");
+        store_msg_unref(dead);
+    }
+    timer_cancel(&s->timers, &o->ttl_timer);
+}
+
+/* x-max-length / x-max-length-bytes with RabbitMQ's default overflow: drop the oldest. */
+static void queues_enforce_length(shard *s, owned_queue *o)
+{
+    while ((o->has_max_length && store_queue_ready_count(o->q) > o->max_length) ||
+           (o->has_max_bytes && store_queue_ready_bytes(o->q) > o->max_bytes)) {
+        store_msg *dead = store_queue_drop_head(o->q);
+        if (dead == NULL) break;
+        queues_dead_letter(s, o, dead, "maxlen");
+        store_msg_unref(dead);
+    }
+}
+
+static void queues_on_ttl_timer(timer *t, uint64_t now_ms)
+{
+    owned_queue *o = (owned_queue *)((char *)t - offsetof(owned_queue, ttl_timer));
+    (void)now_ms;
+    queues_expire(o->shard, o);
+}
+
 static void queues_dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason)
 {
     if (!o->dlx) return;
@@ -247,6 +335,8 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         o->q = store_queue_new(s->heap, o->vhost, o->vhost_len, o->name, o->name_len);
         ASSERT(o->q != NULL);
         queues_read_arguments(o, qi->arguments);
+        o->shard = s;
+        timer_init(&o->ttl_timer, queues_on_ttl_timer);
         route_map_insert(&qs->by_id, o->queue_id, o);
         return;
     }
@@ -268,6 +358,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         }
     }
     mi_free(o->consumers);
+    timer_cancel(&s->timers, &o->ttl_timer);
     route_map_remove(&qs->by_id, o->queue_id, o);
     if (o->marked) {
         owned_queue **pp = &qs->marked_head;
@@ -293,6 +384,7 @@ void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t 
     queues_stats_rec r = {.cookie = cookie, .queue_id = queue_id};
     if (owner == s->id) {
         owned_queue *o = queues_find(s->queues, queue_id);
+        if (o != NULL) queues_expire(s, o);
         uint32_t messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
         uint32_t consumers = o ? store_queue_consumer_count(o->q) : 0;
         declare_stats_done(s, cookie, o != NULL, messages, consumers);
@@ -306,6 +398,7 @@ static void queues_on_stats_req(shard *s, uint32_t from, const void *payload, ui
     ASSERT(bytes == sizeof(queues_stats_rec));
     queues_stats_rec r = *(const queues_stats_rec *)payload;
     owned_queue *o = queues_find(s->queues, r.queue_id);
+    if (o != NULL) queues_expire(s, o);
     r.found = o != NULL;
     r.messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
     r.consumers = o ? store_queue_consumer_count(o->q) : 0;
@@ -371,6 +464,8 @@ static void queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
     owned_queue *o = queues_find(s->queues, queue_id);
     if (o == NULL || o->deleting) return; /* deleted since routing: dropped, as in RabbitMQ */
     store_queue_push(o->q, msg);
+    if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
+    if (o->has_ttl || (msg->flags & STORE_MSG_HAS_EXPIRATION)) queues_expire(s, o);
     queues_mark(s->queues, o);
 }
 
@@ -421,6 +516,7 @@ static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint
     queues_msg_view(msg_wire, &view, &p);
     p.publisher_shard = (uint16_t)from;
     p.publish_seq = rec->confirm_seq;
+    p.arrival_ms = s->now_ms;
     store_msg *msg = store_msg_new(s->heap, &p);
     ASSERT(msg != NULL);
     for (uint16_t i = 0; i < rec->queues_count; i++) queues_push_local(s, ids[i], msg);
@@ -641,6 +737,7 @@ void queues_run(shard *s)
         o->marked = false;
         o->next_marked = NULL;
         queues_dispatch_ctx ctx = {.s = s, .queue_id = o->queue_id};
+        queues_expire(s, o);
         store_queue_dispatch(o->q, queues_deliver_one, &ctx, LIMIT_QUEUE_DISPATCH_PER_TURN);
         if (store_queue_dispatchable(o->q)) queues_mark(qs, o); /* more next turn */
         o = next;
@@ -708,6 +805,7 @@ typedef struct {
 static void queues_get_local(shard *s, uint32_t to, const queues_get_rec *r)
 {
     owned_queue *o = queues_find(s->queues, r->queue_id);
+    if (o != NULL) queues_expire(s, o);
     store_get got;
     bool found = o != NULL && store_queue_get(o->q, &r->owner, r->no_ack, &got);
     queues_deliver_rec rec = {.queue_id = r->queue_id, .cookie = r->cookie, .found = found};

@@ -125,6 +125,13 @@ static store_ready_requeued ready_heap_pop(store_ready *ready)
     return top;
 }
 
+store_msg *store_ready_peek(const store_ready *ready)
+{
+    if (ready->requeued_count > 0) return ready->requeued[0].msg;
+    if (ready->ring_count == 0) return NULL;
+    return ready->ring[ready->ring_head];
+}
+
 bool store_ready_pop(store_ready *ready, store_ready_entry *out)
 {
     ASSERT(out != NULL);

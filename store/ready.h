@@ -41,6 +41,8 @@ void store_ready_fini(store_ready *ready);
 uint64_t store_ready_push(store_ready *ready, store_msg *msg);
 /* The next message in order, with the reference passing to the caller; false when empty. */
 bool store_ready_pop(store_ready *ready, store_ready_entry *out);
+/* The next message in order without taking it, or NULL. */
+store_msg *store_ready_peek(const store_ready *ready);
 /* Puts a popped message back at its place by sequence (the reference passes to the queue). */
 void store_ready_requeue(store_ready *ready, store_msg *msg, uint64_t seq);
 /* Drops every ready message; returns how many. */
