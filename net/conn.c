@@ -154,8 +154,10 @@ void conn_out_commit(conn *c, uint32_t n)
     ASSERT(c->out_pend.len + n <= c->out_pend.capacity);
     c->out_pend.len += n;
     shard_conn_dirty(c->shard, c);
-    if (!(c->recv_hold & CONN_HOLD_OUTPUT) && conn_out_unsent(c) > LIMIT_CONN_OUTPUT_BYTES_HIGH)
+    if (!(c->recv_hold & CONN_HOLD_OUTPUT) && conn_out_unsent(c) > LIMIT_CONN_OUTPUT_BYTES_HIGH) {
         conn_recv_hold(c, CONN_HOLD_OUTPUT, true);
+        session_output_backlog(c, true); /* and its consumers stop receiving */
+    }
 }
 
 static void conn_cancel_all(conn *c)
@@ -268,8 +270,10 @@ void conn_on_send_cqe(conn *c, const struct io_uring_cqe *cqe)
         c->out_flight.len = c->out_flight.sent = 0;
         conn_buffer_release(c->shard, &c->out_flight);
     }
-    if ((c->recv_hold & CONN_HOLD_OUTPUT) && conn_out_unsent(c) < LIMIT_CONN_OUTPUT_BYTES_LOW)
+    if ((c->recv_hold & CONN_HOLD_OUTPUT) && conn_out_unsent(c) < LIMIT_CONN_OUTPUT_BYTES_LOW) {
         conn_recv_hold(c, CONN_HOLD_OUTPUT, false);
+        session_output_backlog(c, false);
+    }
 }
 
 void conn_on_cancel_cqe(conn *c, const struct io_uring_cqe *cqe)

@@ -627,6 +627,14 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m)
     }
 }
 
+void consume_channel_backlog(conn *c, session_channel *ch, bool high)
+{
+    for (channel_consumer *k = ch->consumers; k != NULL; k = k->next)
+        if (k->consumer_id != 0)
+            queues_settle_delivery(c->shard, k->queue_shard, k->queue_id, k->consumer_id, 0,
+                                   high ? QUEUES_PAUSE : QUEUES_RESUME);
+}
+
 void consume_channel_closed(conn *c, session_channel *ch)
 {
     if ((ch->consumers != NULL || ch->unacked_count > 0) && !c->shard->tearing_down) {

@@ -15,6 +15,8 @@
 bool consume_method(conn *c, session_channel *ch, const amqp_method *m);
 /* A channel closes: its consumers and unacked deliveries go back to their queues. */
 void consume_channel_closed(conn *c, session_channel *ch);
+/* The connection cannot take more output now (high) or can again: its consumers pause or resume. */
+void consume_channel_backlog(conn *c, session_channel *ch, bool high);
 /* A publish in confirm mode: acked now, or once shards_left other shards took it. */
 void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_t shards_left);
 

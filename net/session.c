@@ -647,6 +647,15 @@ void session_free(conn *c)
     s->deferred = NULL;
 }
 
+void session_output_backlog(conn *c, bool high)
+{
+    session *s = session_of(c);
+    if (s->phase != SESSION_OPEN) return;
+    for (uint32_t i = 0; i < s->channel_slots; i++)
+        if (s->channels[i] != NULL && s->channels[i]->phase == CHANNEL_OPEN)
+            consume_channel_backlog(c, s->channels[i], high);
+}
+
 uint64_t session_conn_id(const conn *c)
 {
     return ((uint64_t)c->shard->id << 56) | ((uint64_t)c->index << 32) | c->generation;

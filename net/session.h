@@ -73,6 +73,9 @@ void session_peer_closed(conn *c, int err);
 void session_shutdown(conn *c);
 /* A resource alarm was raised or cleared. */
 void session_alarm(conn *c, bool raised);
+/* The connection's unsent output crossed the high (true) or low (false)
+ * watermark: its consumers stop or resume receiving deliveries. */
+void session_output_backlog(conn *c, bool high);
 /* This connection's id across the broker (exclusive queue ownership). */
 uint64_t session_conn_id(const conn *c);
 

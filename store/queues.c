@@ -774,6 +774,11 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
     }
     case QUEUES_CREDIT_ONLY:
         break;
+    case QUEUES_PAUSE:
+    case QUEUES_RESUME:
+        store_queue_consumer_set_active(o->q, r->consumer_id, r->how == QUEUES_RESUME);
+        queues_mark(s->queues, o);
+        return;
     }
     if (r->consumer_id != 0) store_queue_credit(o->q, r->consumer_id, 1);
     queues_mark(s->queues, o);

@@ -66,7 +66,14 @@ void queues_consume(shard *s, const queues_consume_params *p);
 void queues_cancel(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t consumer_id);
 
 /* Settling one delivery, and giving credit back to its consumer. */
-typedef enum { QUEUES_ACK = 1, QUEUES_REQUEUE = 2, QUEUES_DROP = 3, QUEUES_CREDIT_ONLY = 4 } queues_settle;
+typedef enum {
+    QUEUES_ACK = 1,
+    QUEUES_REQUEUE = 2,
+    QUEUES_DROP = 3,
+    QUEUES_CREDIT_ONLY = 4, /* delivery_id 0: one credit to consumer_id */
+    QUEUES_PAUSE = 5,       /* the consumer's connection is backlogged: no deliveries */
+    QUEUES_RESUME = 6,
+} queues_settle;
 void queues_settle_delivery(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t consumer_id,
                             uint64_t delivery_id, queues_settle how);
 

@@ -229,6 +229,53 @@ class RuntimeTest(unittest.TestCase):
         finally:
             self.assertEqual(b.stop(), 0)
 
+    def test_consumer_that_stops_reading_stops_receiving(self):
+        # A no-ack consumer (no prefetch limit) that stops reading its socket:
+        # once its connection's unsent output passes the high watermark its
+        # consumers are paused, so messages stay in the queue instead of
+        # piling up in the broker's output buffer; when it reads again, it
+        # receives every message.
+        import pika
+        import struct
+        b = Broker("--shards", "2")
+        try:
+            params = pika.ConnectionParameters("127.0.0.1", b.port)
+            pc = pika.BlockingConnection(params)
+            pch = pc.channel()
+            pch.queue_declare("bp")
+            s = open_connection(b.port)
+            s.sendall(amqp_raw.method_frame(1, 20, 10, amqp_raw.shortstr("")))
+            s.sendall(amqp_raw.method_frame(1, 60, 20, b"\x00\x00" + amqp_raw.shortstr("bp") +
+                                            amqp_raw.shortstr("") + b"\x02" + struct.pack(">I", 0)))
+            time.sleep(0.3)  # consume-ok is in the socket buffer, unread
+            total, size = 200, 128 * 1024
+            for i in range(total):
+                pch.basic_publish("", "bp", struct.pack(">I", i) + b"b" * (size - 4))
+            time.sleep(1.0)
+            ready = pch.queue_declare("bp", passive=True).method.message_count
+            # At most the watermark (4 MiB) plus socket buffers and one dispatch
+            # budget can have left the queue; most must still be waiting in it.
+            self.assertGreater(ready, total // 2, "deliveries were not paused")
+            s.settimeout(10)
+            buf, seen = b"", []
+            end = time.time() + 30
+            while len(seen) < total and time.time() < end:
+                data = s.recv(1 << 20)
+                if not data:
+                    break
+                buf += data
+                frames, buf = amqp_raw.parse_frames(buf)
+                for ftype, _ch, payload in frames:
+                    if ftype == 3 and len(payload) > 0 and payload.startswith(b"\x00"):
+                        pass
+                    if ftype == 1 and amqp_raw.method_id(payload) == (60, 60):
+                        seen.append(1)
+            self.assertEqual(len(seen), total)
+            s.close()
+            pc.close()
+        finally:
+            self.assertEqual(b.stop(), 0)
+
     def test_bad_config_refuses_to_start(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
             f.write("[server]\nport = 99999\n")
