@@ -16,6 +16,7 @@
 #include "core/auth.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "net/amqp_table.h"
 #include "net/amqp_types.h"
 #include "route/route_map.h"
 
@@ -214,6 +215,77 @@ static void topo_error(route_error *err, uint16_t code, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Two argument values are equal when they are the same number (whatever the
+ * integer width) or the same bytes of the same type, as Erlang's == sees them. */
+static bool topo_field_equal(const amqp_field *a, const amqp_field *b)
+{
+    int64_t ia = 0, ib = 0;
+    bool a_int = true, b_int = true;
+    switch (a->type) {
+    case AMQP_FIELD_INT8: ia = a->v.i8; break;
+    case AMQP_FIELD_UINT8: ia = a->v.u8; break;
+    case AMQP_FIELD_INT16: ia = a->v.i16; break;
+    case AMQP_FIELD_UINT16: ia = a->v.u16; break;
+    case AMQP_FIELD_INT32: ia = a->v.i32; break;
+    case AMQP_FIELD_UINT32: ia = a->v.u32; break;
+    case AMQP_FIELD_INT64: ia = a->v.i64; break;
+    default: a_int = false;
+    }
+    switch (b->type) {
+    case AMQP_FIELD_INT8: ib = b->v.i8; break;
+    case AMQP_FIELD_UINT8: ib = b->v.u8; break;
+    case AMQP_FIELD_INT16: ib = b->v.i16; break;
+    case AMQP_FIELD_UINT16: ib = b->v.u16; break;
+    case AMQP_FIELD_INT32: ib = b->v.i32; break;
+    case AMQP_FIELD_UINT32: ib = b->v.u32; break;
+    case AMQP_FIELD_INT64: ib = b->v.i64; break;
+    default: b_int = false;
+    }
+    if (a_int || b_int) return a_int && b_int && ia == ib;
+    if (a->type != b->type) return false;
+    switch (a->type) {
+    case AMQP_FIELD_LONGSTR:
+    case AMQP_FIELD_BYTES:
+        return amqp_bytes_equal(a->v.bytes, b->v.bytes);
+    case AMQP_FIELD_BOOL:
+        return a->v.boolean == b->v.boolean;
+    default:
+        return memcmp(&a->v, &b->v, sizeof(a->v)) == 0;
+    }
+}
+
+/* "the value '1000' of type 'signedint'" or "none", as RabbitMQ words it. */
+static void topo_field_describe(const amqp_field *f, char *out, size_t cap)
+{
+    if (f == NULL) {
+        snprintf(out, cap, "none");
+        return;
+    }
+    const char *type = "unknown";
+    long long n = 0;
+    bool is_int = true;
+    switch (f->type) {
+    case AMQP_FIELD_INT8: type = "byte", n = f->v.i8; break;
+    case AMQP_FIELD_UINT8: type = "unsignedbyte", n = f->v.u8; break;
+    case AMQP_FIELD_INT16: type = "short", n = f->v.i16; break;
+    case AMQP_FIELD_UINT16: type = "unsignedshort", n = f->v.u16; break;
+    case AMQP_FIELD_INT32: type = "signedint", n = f->v.i32; break;
+    case AMQP_FIELD_UINT32: type = "unsignedint", n = f->v.u32; break;
+    case AMQP_FIELD_INT64: type = "long", n = f->v.i64; break;
+    default: is_int = false;
+    }
+    if (is_int) {
+        snprintf(out, cap, "the value '%lld' of type '%s'", n, type);
+    } else if (f->type == AMQP_FIELD_LONGSTR) {
+        snprintf(out, cap, "the value '%.*s' of type 'longstr'", (int)(f->v.bytes.len > 64 ? 64 : f->v.bytes.len),
+                 (const char *)f->v.bytes.data);
+    } else if (f->type == AMQP_FIELD_BOOL) {
+        snprintf(out, cap, "the value '%s' of type 'bool'", f->v.boolean ? "true" : "false");
+    } else {
+        snprintf(out, cap, "a value of type '%c'", f->type);
+    }
+}
+
 /* RabbitMQ's equivalence check for a redeclared queue. */
 static bool topo_queue_equivalent(const route_queue_info *q, const topo_request *req,
                                   amqp_bytes vhost, route_error *err)
@@ -250,11 +322,26 @@ static bool topo_queue_equivalent(const route_queue_info *q, const topo_request 
                    (const char *)vhost.data, want ? "true" : "false", have ? "true" : "false");
         return false;
     }
-    if (q->arguments.len != req->arguments.len ||
-        (q->arguments.len && memcmp(q->arguments.data, req->arguments.data, q->arguments.len))) {
+    /* RabbitMQ compares the arguments it knows, by value; others may differ. */
+    static const char *const keys[] = {
+        "x-expires",          "x-message-ttl",       "x-dead-letter-exchange",
+        "x-dead-letter-routing-key", "x-max-length", "x-max-length-bytes",
+        "x-max-priority",     "x-overflow",          "x-queue-mode",
+        "x-queue-type",       "x-single-active-consumer",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        amqp_field have_v, want_v;
+        bool have_k = amqp_table_get(q->arguments, amqp_cstr(keys[i]), &have_v);
+        bool want_k = amqp_table_get(req->arguments, amqp_cstr(keys[i]), &want_v);
+        if (have_k == want_k && (!have_k || topo_field_equal(&have_v, &want_v))) continue;
+        char want_text[128], have_text[128];
+        topo_field_describe(want_k ? &want_v : NULL, want_text, sizeof(want_text));
+        topo_field_describe(have_k ? &have_v : NULL, have_text, sizeof(have_text));
         topo_error(err, AMQP_REPLY_PRECONDITION_FAILED,
-                   "inequivalent arguments for queue '%.*s' in vhost '%.*s'", (int)q->name.len,
-                   (const char *)q->name.data, (int)vhost.len, (const char *)vhost.data);
+                   "inequivalent arg '%s' for queue '%.*s' in vhost '%.*s': received %s but current "
+                   "is %s",
+                   keys[i], (int)q->name.len, (const char *)q->name.data, (int)vhost.len,
+                   (const char *)vhost.data, want_text, have_text);
         return false;
     }
     return true;
