@@ -276,6 +276,51 @@ class RuntimeTest(unittest.TestCase):
         finally:
             self.assertEqual(b.stop(), 0)
 
+    def test_vhosts_made_by_ringmqctl_are_separate(self):
+        # A vhost and a user made with ringmqctl (broker stopped), then: the
+        # user reaches its vhost, queues there are invisible from "/", and a
+        # user without access to a vhost is refused with 530.
+        import pika
+        ctl = os.path.join(os.environ.get("RINGMQ_BUILDDIR", os.path.dirname(BIN)), "ringmqctl")
+        if not os.path.exists(ctl):
+            self.skipTest("ringmqctl not built")
+        with tempfile.TemporaryDirectory() as data:
+            def run(*args):
+                subprocess.run([ctl, "--data-dir", data, *args], check=True, timeout=10,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            run("list_users")  # creates the default store
+            run("add_vhost", "v2")
+            run("add_user", "alice", "secret")
+            run("set_permissions", "-p", "v2", "alice", ".*", ".*", ".*")
+            port = free_port()
+            proc = subprocess.Popen([BIN, "--port", str(port), "--data-dir", data, "--shards", "2"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(100):
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                alice = pika.PlainCredentials("alice", "secret")
+                c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, "v2", alice))
+                ch = c.channel()
+                ch.queue_declare("only-in-v2")
+                ch.basic_publish("", "only-in-v2", b"hello")
+                g = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, "/"))
+                gch = g.channel()
+                with self.assertRaises(pika.exceptions.ChannelClosedByBroker) as cm:
+                    gch.queue_declare("only-in-v2", passive=True)
+                self.assertEqual(cm.exception.reply_code, 404)
+                self.assertEqual(ch.queue_declare("only-in-v2", passive=True).method.message_count, 1)
+                with self.assertRaises(pika.exceptions.ProbableAccessDeniedError):
+                    pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, "/", alice))
+                c.close()
+                g.close()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(timeout=5), 0)
+
     def test_bad_config_refuses_to_start(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
             f.write("[server]\nport = 99999\n")
