@@ -14,6 +14,7 @@
 #include "net/channel.h"
 #include "net/conn.h"
 #include "net/consume.h"
+#include "store/msg.h"
 
 #include <mimalloc.h>
 #include <stdio.h>
@@ -116,7 +117,7 @@ void session_channel_free(conn *c, session_channel *ch)
 {
     consume_channel_closed(c, ch);
     mi_free(ch->pub.props);
-    mi_free(ch->pub.body);
+    if (ch->pub.msg != NULL) store_msg_unref(ch->pub.msg);
     mi_free(ch);
 }
 

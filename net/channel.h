@@ -39,7 +39,7 @@ typedef struct {
     amqp_content_header header; /* slices into props */
     uint8_t *props;             /* copy of the raw properties */
     uint32_t props_capacity;
-    uint8_t *body;              /* body_size bytes, allocated at the header */
+    struct store_msg *msg;      /* made at the header; body frames are copied into it */
     uint64_t body_received;
     bool has_expiration;        /* the expiration property, parsed */
     uint64_t expiration_ms;

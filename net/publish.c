@@ -33,7 +33,7 @@ void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *
         return;
     }
     channel_publish *pub = &ch->pub;
-    ASSERT(pub->state == PUBLISH_IDLE && pub->body == NULL);
+    ASSERT(pub->state == PUBLISH_IDLE && pub->msg == NULL);
     pub->mandatory = a->mandatory;
     pub->exchange_len = (uint8_t)a->exchange.len;
     memcpy(pub->exchange, a->exchange.data, a->exchange.len);
@@ -45,8 +45,8 @@ void session_on_publish(conn *c, session_channel *ch, const amqp_basic_publish *
 
 static void session_publish_reset(channel_publish *pub)
 {
-    mi_free(pub->body);
-    pub->body = NULL;
+    if (pub->msg != NULL) store_msg_unref(pub->msg);
+    pub->msg = NULL;
     pub->body_received = 0;
     pub->state = PUBLISH_IDLE;
 }
@@ -110,20 +110,21 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
 }
 
 /* A whole message has arrived on ch: route it now, or keep it for tx.commit. */
-static void session_publish_complete(conn *c, session_channel *ch)
+/* The message's one allocation, made when its content header arrives: the
+ * body frames are copied straight into it (the one copy of the body). */
+static store_msg *session_publish_msg_new(conn *c, session_channel *ch)
 {
     channel_publish *pub = &ch->pub;
-    ASSERT(pub->body_received == pub->header.body_size);
     static _Thread_local uint8_t rewritten[LIMIT_FRAME_BYTES_MAX];
     int32_t rewritten_len = reply_to_rewrite(c, ch, &pub->header, rewritten, sizeof(rewritten));
-    if (rewritten_len < 0) return session_publish_reset(pub);
+    if (rewritten_len < 0) return NULL;
     store_msg_params p = {.exchange = pub->exchange,
                           .exchange_bytes = pub->exchange_len,
                           .routing_key = pub->routing_key,
                           .routing_key_bytes = pub->routing_key_len,
                           .props = rewritten_len ? rewritten : pub->header.props_raw.data,
                           .props_bytes = rewritten_len ? (size_t)rewritten_len : pub->header.props_raw.len,
-                          .body = pub->body,
+                          .body = NULL,
                           .body_bytes = pub->header.body_size,
                           .persistent = pub->header.delivery_mode == 2,
                           .priority = pub->header.priority,
@@ -132,26 +133,33 @@ static void session_publish_complete(conn *c, session_channel *ch)
                           .expiration_ms = pub->expiration_ms,
                           .arrival_ms = c->shard->now_ms};
     store_msg *msg = store_msg_new(c->shard->heap, &p);
-    if (msg == NULL) {
+    if (msg == NULL)
         session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
-                                 "out of memory for a message");
-        return session_publish_reset(pub);
-    }
+                                 "out of memory for a %llu-byte message",
+                                 (unsigned long long)pub->header.body_size);
+    return msg;
+}
+
+/* A whole message has arrived on ch: route it now, or keep it for tx.commit. */
+static void session_publish_complete(conn *c, session_channel *ch)
+{
+    channel_publish *pub = &ch->pub;
+    ASSERT(pub->body_received == pub->header.body_size && pub->msg != NULL);
+    store_msg *msg = pub->msg;
     if (ch->tx_mode) {
         /* The exchange must exist now (RabbitMQ checks at publish); routing waits for commit. */
         route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(session_of(c)->vhost));
         route_exchange *x;
         route_error err;
-        if (!route_exchange_lookup(vh, (amqp_bytes){p.exchange, p.exchange_bytes}, &x, &err)) {
+        amqp_bytes exchange = {(const uint8_t *)pub->exchange, pub->exchange_len};
+        if (!route_exchange_lookup(vh, exchange, &x, &err)) {
             session_close_channel(c, ch, err.reply_code, AMQP_BASIC_PUBLISH, "%s", err.text);
-            store_msg_unref(msg);
         } else {
-            tx_add_publish(c, ch, msg, pub->mandatory);
+            tx_add_publish(c, ch, store_msg_ref(msg), pub->mandatory);
         }
         return session_publish_reset(pub);
     }
     publish_route(c, ch, msg, pub->mandatory, pub->header.headers);
-    store_msg_unref(msg);
     session_publish_reset(pub);
 }
 
@@ -215,14 +223,9 @@ static void session_on_content_header(conn *c, session_channel *ch, const amqp_f
         pub->has_expiration = true;
         pub->expiration_ms = ms;
     }
+    pub->msg = session_publish_msg_new(c, ch);
+    if (pub->msg == NULL) return session_publish_reset(pub);
     if (pub->header.body_size == 0) return session_publish_complete(c, ch);
-    pub->body = mi_heap_malloc(c->shard->heap, pub->header.body_size);
-    if (pub->body == NULL) {
-        session_close_connection(c, AMQP_REPLY_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
-                                 "out of memory for a %llu-byte message",
-                                 (unsigned long long)pub->header.body_size);
-        return;
-    }
     pub->state = PUBLISH_BODY;
 }
 
@@ -235,7 +238,7 @@ static void session_on_content_body(conn *c, session_channel *ch, const amqp_fra
                                  (unsigned long long)pub->header.body_size);
         return;
     }
-    memcpy(pub->body + pub->body_received, f->payload, f->payload_len);
+    memcpy(store_msg_body_mut(pub->msg) + pub->body_received, f->payload, f->payload_len);
     pub->body_received += f->payload_len;
     if (pub->body_received == pub->header.body_size) session_publish_complete(c, ch);
 }
