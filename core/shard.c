@@ -268,8 +268,14 @@ static void shard_mbox_on_byref(shard *s, uint32_t from, const void *payload, ui
     mi_free(r->payload);
 }
 
+static void shard_mbox_on_ping(shard *s, uint32_t from, const void *payload, uint32_t bytes)
+{
+    (void)s, (void)from, (void)payload, (void)bytes; /* a wake-up with nothing to do */
+}
+
 void shard_mbox_register_builtin(void)
 {
+    shard_mbox_register(SHARD_MBOX_KIND_PING, shard_mbox_on_ping);
     shard_mbox_register(SHARD_MBOX_KIND_BYREF, shard_mbox_on_byref);
 }
 
@@ -299,6 +305,54 @@ void shard_mbox_send_control(shard *s, uint32_t to_shard, uint16_t kind, const v
     else
         s->overflow_head[to_shard] = o;
     s->overflow_tail[to_shard] = o;
+}
+
+bool shard_mbox_room(shard *s, uint32_t to_shard, uint32_t payload_bytes)
+{
+    ASSERT(to_shard != s->id && to_shard < s->rt->shard_count);
+    uint32_t need = payload_bytes > LIMIT_MBOX_INLINE_BYTES_MAX ? (uint32_t)sizeof(shard_mbox_byref)
+                                                                : payload_bytes;
+    mbox_ring *ring = mbox_mesh_ring(s->mesh, s->id, to_shard);
+    if (s->overflow_head[to_shard] != NULL) return false; /* its flush already waits for space */
+    if (mbox_space_bytes(ring) >= need) return true;
+    /* A failed reservation registers this shard to be woken when space frees.
+     * If space freed meanwhile, the reservation becomes an empty ping. */
+    if (mbox_reserve(ring, SHARD_MBOX_KIND_PING, need) == NULL) return false;
+    mbox_commit(ring, 0);
+    s->mbox_dirty |= 1ull << to_shard;
+    return true;
+}
+
+void shard_mbox_wait(shard *s, conn *c)
+{
+    if (c->mbox_waiting) return;
+    c->mbox_waiting = true;
+    c->mbox_wait_next = s->mbox_waiters;
+    s->mbox_waiters = c;
+}
+
+void shard_mbox_unwait(shard *s, conn *c)
+{
+    if (!c->mbox_waiting) return;
+    conn **pp = &s->mbox_waiters;
+    while (*pp != c) pp = &(*pp)->mbox_wait_next;
+    *pp = c->mbox_wait_next;
+    c->mbox_waiting = false;
+    c->mbox_wait_next = NULL;
+}
+
+/* Retries the connections paused for mailbox space (they may pause again). */
+static void shard_mbox_retry_waiters(shard *s)
+{
+    conn *c = s->mbox_waiters;
+    s->mbox_waiters = NULL;
+    while (c != NULL) {
+        conn *next = c->mbox_wait_next;
+        c->mbox_waiting = false;
+        c->mbox_wait_next = NULL;
+        session_mbox_retry(c);
+        c = next;
+    }
 }
 
 /* Moves waiting control records into their rings while there is room. */
@@ -500,6 +554,7 @@ static void shard_turn(shard *s)
     s->now_ms = timer_now_ms();
     shard_reap(s);
     shard_mbox_drain(s);
+    if (s->mbox_waiters != NULL) shard_mbox_retry_waiters(s);
     if (atomic_load(&s->stop_requested) && !s->stopping) shard_begin_stop(s);
     shard_check_alarm(s);
     timer_run_due(&s->timers, s->now_ms, LIMIT_TIMERS_PER_TURN);

@@ -90,6 +90,7 @@ typedef struct shard {
     /* Control records that found a ring full wait here, in order, per target. */
     struct shard_mbox_overflow *overflow_head[LIMIT_SHARDS_MAX];
     struct shard_mbox_overflow *overflow_tail[LIMIT_SHARDS_MAX];
+    conn *mbox_waiters;         /* connections paused until mailbox space frees */
     uint64_t mbox_records_sent; /* counters, logged when the shard stops */
     uint64_t mbox_wakeups_sent;
     uint64_t mbox_records_received;
@@ -123,6 +124,16 @@ bool shard_mbox_send(shard *s, uint32_t to_shard, uint16_t kind, const void *pay
  */
 void shard_mbox_send_control(shard *s, uint32_t to_shard, uint16_t kind, const void *payload,
                              uint32_t payload_bytes);
+/*
+ * Whether a data record of payload_bytes fits the ring to to_shard now. When
+ * it does not, the ring remembers that this shard waits, and the consumer
+ * wakes it when space frees; the caller pauses its source meanwhile
+ * (shard_mbox_wait) instead of queueing without bound.
+ */
+bool shard_mbox_room(shard *s, uint32_t to_shard, uint32_t payload_bytes);
+/* A connection paused for mailbox space: retried at the start of a later turn. */
+void shard_mbox_wait(shard *s, conn *c);
+void shard_mbox_unwait(shard *s, conn *c); /* a connection that goes away */
 
 /* The thread body; arg is the shard. */
 void *shard_main(void *arg);

@@ -24,6 +24,7 @@ typedef enum {
     PUBLISH_IDLE = 0,   /* expect a method frame */
     PUBLISH_HEADER = 1, /* basic.publish seen: expect its content header */
     PUBLISH_BODY = 2,   /* header seen: expect body frames up to body_size */
+    PUBLISH_PAUSED = 3, /* complete, waiting for room in a mailbox ring */
 } publish_state;
 
 /* A publish between its method frame and its last body frame. The method's

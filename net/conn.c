@@ -313,6 +313,7 @@ static void conn_finish_close(conn *c)
     if (c->ops_inflight > 0) return; /* back here when the last CQE is in */
     timer_cancel(&s->timers, &c->close_timer);
     timer_cancel(&s->timers, &c->heartbeat_timer);
+    shard_mbox_unwait(s, c);
     session_free(c);
     close(c->fd);
     LOG_DEBUG("connection %s closed", c->peer_name);

@@ -44,6 +44,8 @@ struct conn {
     bool fd_shut;
     bool dirty;
     conn *dirty_next;
+    bool mbox_waiting; /* on the shard's list of connections paused for mailbox space */
+    conn *mbox_wait_next;
 
     conn_buffer out_flight; /* being sent */
     conn_buffer out_pend;   /* filled during the turn */

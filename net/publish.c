@@ -96,16 +96,27 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
     if (!route_publish(vh, x, routing_key, headers, &r))
         LOG_WARN("publish to exchange '%.*s' reached more than %u queues; the rest are skipped",
                  (int)exchange.len, (const char *)exchange.data, LIMIT_PUBLISH_QUEUES_MAX);
-    uint64_t seq = ch->confirm_mode ? ++ch->publish_seq_last : 0;
+    uint64_t seq = ch->confirm_mode ? ch->publish_seq_last + 1 : 0;
     uint32_t shards_involved = 0;
     if (r.count == 0) {
         if (mandatory) publish_send_return(c, ch, msg, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
     } else {
         msg->publish_seq = seq;
         queues_publisher who = {.conn_id = session_conn_id(c), .channel = ch->id, .confirm_seq = seq};
-        queues_publish(c->shard, &r, msg, &who, &shards_involved);
+        if (!queues_publish(c->shard, &r, msg, &who, &shards_involved)) {
+            /* A target shard's ring is full: hold this publisher (its socket
+             * is not read) and retry when the ring has room. */
+            ch->pub.state = PUBLISH_PAUSED;
+            session_of(c)->paused_channel = ch->id;
+            if (!session_of(c)->input_blocked) session_block_input(c);
+            shard_mbox_wait(c->shard, c);
+            return false;
+        }
     }
-    if (seq != 0) consume_confirm_publish(c, ch, seq, shards_involved);
+    if (seq != 0) {
+        ch->publish_seq_last = seq;
+        consume_confirm_publish(c, ch, seq, shards_involved);
+    }
     return true;
 }
 
@@ -159,8 +170,24 @@ static void session_publish_complete(conn *c, session_channel *ch)
         }
         return session_publish_reset(pub);
     }
-    publish_route(c, ch, msg, pub->mandatory, pub->header.headers);
+    if (!publish_route(c, ch, msg, pub->mandatory, pub->header.headers) &&
+        pub->state == PUBLISH_PAUSED)
+        return; /* kept for session_mbox_retry */
     session_publish_reset(pub);
+}
+
+void session_mbox_retry(conn *c)
+{
+    session *s = session_of(c);
+    session_channel *ch = session_channel_get(s, s->paused_channel);
+    if (c->closing || ch == NULL || ch->phase != CHANNEL_OPEN || ch->pub.state != PUBLISH_PAUSED) {
+        if (ch != NULL && ch->pub.state == PUBLISH_PAUSED) session_publish_reset(&ch->pub);
+        if (s->input_blocked && !c->closing) session_resume_input(c);
+        return;
+    }
+    ch->pub.state = PUBLISH_BODY; /* as it was when the last body frame arrived */
+    session_publish_complete(c, ch);
+    if (ch->pub.state != PUBLISH_PAUSED && s->input_blocked) session_resume_input(c);
 }
 
 /* tx.commit: route the kept publishes in order. */

@@ -48,6 +48,7 @@ typedef struct {
      * when the answer comes. RabbitMQ runs a channel's methods one after the
      * other; holding the connection keeps that order for every channel. */
     bool input_blocked;
+    uint16_t paused_channel; /* the channel whose publish waits for mailbox space */
     uint8_t *deferred;
     uint32_t deferred_len;
     uint32_t deferred_capacity;
@@ -76,6 +77,8 @@ void session_alarm(conn *c, bool raised);
 /* The connection's unsent output crossed the high (true) or low (false)
  * watermark: its consumers stop or resume receiving deliveries. */
 void session_output_backlog(conn *c, bool high);
+/* Mailbox space may have freed: retry the publish this connection paused on. */
+void session_mbox_retry(conn *c);
 /* This connection's id across the broker (exclusive queue ownership). */
 uint64_t session_conn_id(const conn *c);
 

@@ -85,10 +85,22 @@ typedef struct owned_queue {
     shard *shard;
 } owned_queue;
 
+typedef struct queues_settle_rec {
+    uint64_t queue_id;
+    uint64_t consumer_id;
+    uint64_t delivery_id;
+    uint32_t how;
+} queues_settle_rec;
+
 struct queues {
     shard *s;
     route_map by_id;
     owned_queue *marked_head;
+    /* While a queue dispatches, a delivery can make its connection pause
+     * consumers (output backlog): such settles wait here until it is done. */
+    bool dispatching;
+    queues_settle_rec *deferred;
+    uint32_t deferred_count, deferred_capacity;
 };
 
 static owned_queue *queues_find(queues *qs, uint64_t queue_id)
@@ -126,6 +138,7 @@ void queues_destroy(queues *qs)
         mi_free(o);
     }
     route_map_free(&qs->by_id);
+    mi_free(qs->deferred);
     mi_free(qs);
 }
 
@@ -478,6 +491,14 @@ bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queue
     ASSERT(r->count <= ARRAY_LEN(sorted));
     route_result_group_by_shard(r, shard_count, sorted, offsets);
     uint32_t involved = 0;
+    /* All or nothing: a full ring to any target shard pauses the publisher. */
+    for (uint32_t sh = 0; sh < shard_count; sh++) {
+        uint32_t n = offsets[sh + 1] - offsets[sh];
+        if (n == 0 || sh == s->id) continue;
+        uint32_t bytes = (uint32_t)(sizeof(queues_publish_rec) + n * sizeof(uint64_t)) +
+                         queues_msg_wire_size(msg);
+        if (!shard_mbox_room(s, sh, bytes)) return false;
+    }
     for (uint32_t sh = 0; sh < shard_count; sh++) {
         uint32_t n = offsets[sh + 1] - offsets[sh];
         if (n == 0) continue;
@@ -727,6 +748,8 @@ static void queues_on_deliver(shard *s, uint32_t from, const void *payload, uint
     consume_deliver(s, &d);
 }
 
+static void queues_settle_local(shard *s, const queues_settle_rec *r);
+
 void queues_run(shard *s)
 {
     queues *qs = s->queues;
@@ -738,20 +761,19 @@ void queues_run(shard *s)
         o->next_marked = NULL;
         queues_dispatch_ctx ctx = {.s = s, .queue_id = o->queue_id};
         queues_expire(s, o);
+        qs->dispatching = true;
         store_queue_dispatch(o->q, queues_deliver_one, &ctx, LIMIT_QUEUE_DISPATCH_PER_TURN);
+        qs->dispatching = false;
         if (store_queue_dispatchable(o->q)) queues_mark(qs, o); /* more next turn */
+        /* Settles made during the dispatch (pauses); they may mark queues too. */
+        for (uint32_t i = 0; i < qs->deferred_count; i++) queues_settle_local(s, &qs->deferred[i]);
+        qs->deferred_count = 0;
         o = next;
     }
 }
 
 /* ---- settling, basic.get, purge ---- */
 
-typedef struct {
-    uint64_t queue_id;
-    uint64_t consumer_id;
-    uint64_t delivery_id;
-    uint32_t how;
-} queues_settle_rec;
 
 static void queues_settle_local(shard *s, const queues_settle_rec *r)
 {
@@ -788,6 +810,18 @@ void queues_settle_delivery(shard *s, uint32_t owner_shard, uint64_t queue_id, u
                             uint64_t delivery_id, queues_settle how)
 {
     queues_settle_rec r = {queue_id, consumer_id, delivery_id, (uint32_t)how};
+    queues *qs = s->queues;
+    if (owner_shard == s->id && qs->dispatching) {
+        if (qs->deferred_count == qs->deferred_capacity) {
+            uint32_t capacity = qs->deferred_capacity ? qs->deferred_capacity * 2 : 16;
+            queues_settle_rec *d = mi_heap_realloc(s->heap, qs->deferred, capacity * sizeof(*d));
+            ASSERT(d != NULL);
+            qs->deferred = d;
+            qs->deferred_capacity = capacity;
+        }
+        qs->deferred[qs->deferred_count++] = r;
+        return;
+    }
     if (owner_shard == s->id) return queues_settle_local(s, &r);
     queues_send(s, owner_shard, Q_KIND_SETTLE, &r, sizeof(r), NULL);
 }

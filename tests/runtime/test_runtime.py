@@ -58,6 +58,9 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.returncode != 0:
+            sys.stderr.write("broker stderr:\n" + self.proc.stderr.read().decode(errors="replace"))
+            sys.stderr.write("broker log tail:\n" + self.log()[-3000:])
         self.tmp.cleanup()
         return self.proc.returncode
 
