@@ -20,3 +20,4 @@ TESTS += tests/interop/test_messaging.py
 TESTS += tests/interop/test_scenarios.py
 TESTS += tests/interop/test_clients.py
 EXTRA_DIST += tests/interop/rmqc_client.c
+TESTS += tests/interop/test_queue_args.py
