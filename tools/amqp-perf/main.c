@@ -1,27 +1,36 @@
 /*
- * amqp-perf: the bundled AMQP 0-9-1 load tool. This is the entry point; the
- * scenarios arrive with their own issue. For now it prints usage.
+ * amqp-perf: the AMQP 0-9-1 load tool bundled with ringmq, for any broker
+ * (ringmq, RabbitMQ). The first argument picks the sub-command; the rest
+ * are RabbitMQ PerfTest's flags (tools/amqp-perf/opts.c). Exit status: 0,
+ * 1 when the run failed (a connection error, --verify not satisfied), 2 on
+ * a usage error.
  */
+#include <signal.h>
 #include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
 
-static void amqp_perf_usage(FILE *out)
-{
-    fputs("usage: amqp-perf [throughput|queue-count|connection-count|queue-churn|\n"
-          "                  connection-churn|bind-churn|consumer-churn] [options]\n"
-          "  -h URI   broker URI (amqp://user:pass@host:port/vhost)\n"
-          "  -x N     producers        -y N  consumers\n"
-          "  -s BYTES message size     -z S  seconds to run\n"
-          "(not implemented yet: only this help is available)\n",
-          out);
-}
+#include "tools/amqp-perf/perf.h"
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
-        amqp_perf_usage(stdout);
+    perf_opts *o = calloc(1, sizeof *o);
+    bool help;
+    if (o == NULL) return 1;
+    int rc = perf_opts_parse(o, argc, argv, &help);
+    if (help) {
+        perf_usage(stdout);
         return 0;
     }
-    amqp_perf_usage(stderr);
-    return 2;
+    if (rc != 0) {
+        perf_usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    switch (o->cmd) {
+    case PERF_CMD_THROUGHPUT: rc = perf_throughput(o); break;
+    case PERF_CMD_SINK: rc = perf_sink(o); break;
+    default: rc = perf_churn(o); break;
+    }
+    free(o);
+    return rc;
 }
