@@ -36,7 +36,7 @@ static bool dead_letter_entry_matches(amqp_table entry, amqp_bytes queue, const 
 
 /* Writes the x-death array: the entry for (queue, reason) first, then the older ones. */
 static void dead_letter_x_death(amqp_table_builder *b, amqp_table old_headers, const dead_letter_target *t,
-                                const store_msg *msg, const char *reason)
+                                const store_msg *msg, const char *reason, amqp_bytes expiration)
 {
     int64_t count = 1;
     amqp_field old;
@@ -60,6 +60,7 @@ static void dead_letter_x_death(amqp_table_builder *b, amqp_table old_headers, c
     amqp_field ts = {.type = AMQP_FIELD_TIMESTAMP, .v.timestamp_s = (uint64_t)time(NULL)};
     amqp_table_add(b, "time", &ts);
     amqp_table_add_longstr(b, "exchange", (amqp_bytes){store_msg_exchange(msg), msg->exchange_bytes});
+    if (expiration.data != NULL) amqp_table_add_longstr(b, "original-expiration", expiration);
     amqp_table_open_array(b, "routing-keys");
     amqp_field rk = {.type = AMQP_FIELD_LONGSTR,
                      .v.bytes = {store_msg_routing_key(msg), msg->routing_key_bytes}};
@@ -97,7 +98,14 @@ static size_t dead_letter_props(const store_msg *msg, const dead_letter_target *
         dead_letter_key(k, key);
         amqp_table_add(&b, k, &v);
     }
-    dead_letter_x_death(&b, old, t, msg, reason);
+    /* RabbitMQ moves the expiration into the x-death entry, so a message that
+     * expired does not expire again in the dead-letter queue. */
+    amqp_bytes expiration = {NULL, 0};
+    if (props.flags & AMQP_PROP_EXPIRATION) {
+        expiration = props.expiration;
+        props.flags &= (uint16_t)~AMQP_PROP_EXPIRATION;
+    }
+    dead_letter_x_death(&b, old, t, msg, reason, expiration);
     if (!first_death) {
         amqp_table_add_cstr(&b, "x-first-death-reason", reason);
         amqp_table_add_longstr(&b, "x-first-death-queue", t->queue);

@@ -785,6 +785,7 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
         break;
     case QUEUES_REQUEUE:
         store_queue_reject(o->q, r->delivery_id, true);
+        if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
         break;
     case QUEUES_DROP: {
         store_msg *msg = store_queue_reject_take(o->q, r->delivery_id);
@@ -957,7 +958,10 @@ static void queues_owner_gone_local(shard *s, const store_owner *owner, store_ow
                     k++;
             }
         }
-        if (store_queue_requeue_owner(o->q, owner, match) > 0) queues_mark(qs, o);
+        if (store_queue_requeue_owner(o->q, owner, match) > 0) {
+            if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
+            queues_mark(qs, o);
+        }
         queues_maybe_auto_delete(s, o);
     }
 }
