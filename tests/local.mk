@@ -27,3 +27,4 @@ include tests/fuzz/local.mk
 include tests/route/local.mk
 include tests/store/local.mk
 include tests/interop/local.mk
+include tests/perf/local.mk

@@ -99,7 +99,8 @@ static int run_setup(perf_run *r)
         run_queue_name(r->queue_names[q], o->queue_pattern, o->queue_pattern_from + q);
     if (o->queue[0] != 0) strcpy(r->queue_names[0], o->queue);
     for (uint32_t i = 0; i < o->producers; i++)
-        r->producers[i] = (perf_producer){.run = r, .index = i, .queue_index = i % r->queue_count};
+        r->producers[i] = (perf_producer){
+            .run = r, .index = i, .queue_index = r->queue_count > 0 ? i % r->queue_count : 0};
     for (uint32_t i = 0; i < o->consumers; i++) {
         perf_consumer *c = &r->consumers[i];
         *c = (perf_consumer){.run = r, .index = i, .queue_index = i % r->queue_count};
