@@ -85,6 +85,7 @@ typedef struct {
 typedef struct {
     uint64_t seq;
     uint32_t shards_left;
+    bool nack; /* a queue refused it */
 } channel_confirm;
 
 typedef struct session_channel {

@@ -487,11 +487,16 @@ void purge_answered(shard *s, uint64_t cookie, bool found, uint64_t purged)
 
 /* ---- publisher confirms ---- */
 
-static void consume_send_ack(conn *c, session_channel *ch, uint64_t seq, bool multiple)
+static void consume_send_confirm(conn *c, session_channel *ch, uint64_t seq, bool multiple, bool nack)
 {
-    amqp_method m = {.id = AMQP_BASIC_ACK};
-    m.a.basic_ack.delivery_tag = seq;
-    m.a.basic_ack.multiple = multiple;
+    amqp_method m = {.id = nack ? AMQP_BASIC_NACK : AMQP_BASIC_ACK};
+    if (nack) {
+        m.a.basic_nack.delivery_tag = seq;
+        m.a.basic_nack.multiple = multiple;
+    } else {
+        m.a.basic_ack.delivery_tag = seq;
+        m.a.basic_ack.multiple = multiple;
+    }
     session_send_method(c, ch->id, &m);
 }
 
@@ -500,21 +505,28 @@ static channel_confirm *consume_confirm_at(session_channel *ch, uint32_t i)
     return &ch->confirms[(ch->confirms_head + i) & (ch->confirms_capacity - 1)];
 }
 
-/* Acks every leading confirm that has all its shards, coalesced with multiple. */
+/* Confirms every leading publish that has all its shards, in order; each run
+ * of acks (or nacks) goes out as one method with multiple. */
 static void consume_confirms_release(conn *c, session_channel *ch)
 {
-    uint32_t n = 0;
-    while (n < ch->confirms_count && consume_confirm_at(ch, n)->shards_left == 0) n++;
-    if (n == 0) return;
-    uint64_t last = consume_confirm_at(ch, n - 1)->seq;
-    ch->confirms_head = (ch->confirms_head + n) & (ch->confirms_capacity - 1);
-    ch->confirms_count -= n;
-    consume_send_ack(c, ch, last, n > 1);
+    while (ch->confirms_count > 0 && consume_confirm_at(ch, 0)->shards_left == 0) {
+        bool nack = consume_confirm_at(ch, 0)->nack;
+        uint32_t n = 0;
+        while (n < ch->confirms_count && consume_confirm_at(ch, n)->shards_left == 0 &&
+               consume_confirm_at(ch, n)->nack == nack)
+            n++;
+        uint64_t last = consume_confirm_at(ch, n - 1)->seq;
+        ch->confirms_head = (ch->confirms_head + n) & (ch->confirms_capacity - 1);
+        ch->confirms_count -= n;
+        consume_send_confirm(c, ch, last, n > 1, nack);
+    }
 }
 
-void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_t shards_left)
+void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_t shards_left,
+                             bool refused)
 {
-    if (shards_left == 0 && ch->confirms_count == 0) return consume_send_ack(c, ch, seq, false);
+    if (shards_left == 0 && ch->confirms_count == 0)
+        return consume_send_confirm(c, ch, seq, false, refused);
     if (ch->confirms_count == ch->confirms_capacity) {
         uint32_t capacity = ch->confirms_capacity ? ch->confirms_capacity * 2 : 64;
         channel_confirm *ring = mi_heap_malloc(c->shard->heap, capacity * sizeof(*ring));
@@ -525,11 +537,12 @@ void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_
         ch->confirms_head = 0;
         ch->confirms_capacity = capacity;
     }
-    *consume_confirm_at(ch, ch->confirms_count++) = (channel_confirm){seq, shards_left};
+    *consume_confirm_at(ch, ch->confirms_count++) = (channel_confirm){seq, shards_left, refused};
     consume_confirms_release(c, ch);
 }
 
-void publish_confirmed(shard *s, uint64_t conn_id, uint16_t channel, uint64_t confirm_seq)
+void publish_confirmed(shard *s, uint64_t conn_id, uint16_t channel, uint64_t confirm_seq,
+                       bool accepted)
 {
     conn *c = consume_conn(s, conn_id);
     session_channel *ch = consume_channel(c, channel);
@@ -545,6 +558,7 @@ void publish_confirmed(shard *s, uint64_t conn_id, uint16_t channel, uint64_t co
     channel_confirm *cf = consume_confirm_at(ch, lo);
     ASSERT(cf->shards_left > 0);
     cf->shards_left--;
+    if (!accepted) cf->nack = true;
     consume_confirms_release(c, ch);
 }
 

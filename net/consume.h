@@ -17,7 +17,9 @@ bool consume_method(conn *c, session_channel *ch, const amqp_method *m);
 void consume_channel_closed(conn *c, session_channel *ch);
 /* The connection cannot take more output now (high) or can again: its consumers pause or resume. */
 void consume_channel_backlog(conn *c, session_channel *ch, bool high);
-/* A publish in confirm mode: acked now, or once shards_left other shards took it. */
-void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_t shards_left);
+/* A publish in confirm mode: confirmed now, or once shards_left other shards
+ * took it; nacked if a queue refused it (refused here, or on another shard). */
+void consume_confirm_publish(conn *c, session_channel *ch, uint64_t seq, uint32_t shards_left,
+                             bool refused);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "net/session_internal.h"
 #include "net/declare.h"
+#include "net/amqp_table.h"
 
 #include "core/assert.h"
 #include "core/config.h"
@@ -194,8 +195,104 @@ static void declare_queue_passive(conn *c, session_channel *ch, const amqp_queue
     if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
+static bool declare_int_field(const amqp_field *v, int64_t *out)
+{
+    switch (v->type) {
+    case AMQP_FIELD_INT8: *out = v->v.i8; return true;
+    case AMQP_FIELD_UINT8: *out = v->v.u8; return true;
+    case AMQP_FIELD_INT16: *out = v->v.i16; return true;
+    case AMQP_FIELD_UINT16: *out = v->v.u16; return true;
+    case AMQP_FIELD_INT32: *out = v->v.i32; return true;
+    case AMQP_FIELD_UINT32: *out = v->v.u32; return true;
+    case AMQP_FIELD_INT64: *out = v->v.i64; return true;
+    default: return false;
+    }
+}
+
+static const char *declare_type_name(uint8_t type)
+{
+    switch (type) {
+    case AMQP_FIELD_BOOL: return "bool";
+    case AMQP_FIELD_INT8: return "byte";
+    case AMQP_FIELD_UINT8: return "unsignedbyte";
+    case AMQP_FIELD_INT16: return "short";
+    case AMQP_FIELD_UINT16: return "unsignedshort";
+    case AMQP_FIELD_INT32: return "signedint";
+    case AMQP_FIELD_UINT32: return "unsignedint";
+    case AMQP_FIELD_INT64: return "long";
+    case AMQP_FIELD_FLOAT: return "float";
+    case AMQP_FIELD_DOUBLE: return "double";
+    case AMQP_FIELD_DECIMAL: return "decimal";
+    case AMQP_FIELD_LONGSTR: return "longstr";
+    case AMQP_FIELD_BYTES: return "bytearray";
+    case AMQP_FIELD_ARRAY: return "array";
+    case AMQP_FIELD_TIMESTAMP: return "timestamp";
+    case AMQP_FIELD_TABLE: return "table";
+    default: return "void";
+    }
+}
+
+/* RabbitMQ's checks of queue arguments at declare: 406 "invalid arg". */
+static bool declare_check_queue_args(conn *c, session_channel *ch, amqp_bytes name, amqp_table args)
+{
+    static const struct {
+        const char *key;
+        int64_t min, max; /* integer range; min > max: a string argument */
+    } rules[] = {
+        {"x-message-ttl", 0, INT64_MAX}, {"x-expires", 1, INT64_MAX},
+        {"x-max-length", 0, INT64_MAX},  {"x-max-length-bytes", 0, INT64_MAX},
+        {"x-max-priority", 0, 255},      {"x-dead-letter-exchange", 1, 0},
+        {"x-dead-letter-routing-key", 1, 0}, {"x-overflow", 1, 0},
+        {"x-queue-mode", 1, 0},
+    };
+    const char *why = NULL;
+    char detail[128];
+    size_t i;
+    amqp_field v;
+    for (i = 0; i < ARRAY_LEN(rules) && why == NULL; i++) {
+        if (!amqp_table_get(args, amqp_cstr(rules[i].key), &v)) continue;
+        int64_t n;
+        bool wants_string = rules[i].min > rules[i].max;
+        if (wants_string && v.type != AMQP_FIELD_LONGSTR) {
+            session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
+                                  "invalid type '%s' for arg '%s' for queue '%.*s' in vhost '%s'",
+                                  declare_type_name(v.type), rules[i].key, (int)name.len,
+                                  (const char *)name.data, session_of(c)->vhost);
+            return false;
+        }
+        if (!wants_string && !declare_int_field(&v, &n)) {
+            snprintf(detail, sizeof(detail), "{unacceptable_type,%s}", declare_type_name(v.type));
+            why = detail;
+            continue;
+        }
+        if (wants_string) continue;
+        if (n < rules[i].min || n > rules[i].max) {
+            snprintf(detail, sizeof(detail), "value %lld out of range", (long long)n);
+            why = detail;
+        }
+    }
+    if (why == NULL && amqp_table_get(args, amqp_cstr("x-overflow"), &v) &&
+        !amqp_bytes_equal(v.v.bytes, amqp_cstr("drop-head")) &&
+        !amqp_bytes_equal(v.v.bytes, amqp_cstr("reject-publish")) &&
+        !amqp_bytes_equal(v.v.bytes, amqp_cstr("reject-publish-dlx")))
+        why = "invalid value", i = 8;
+    if (why == NULL && amqp_table_get(args, amqp_cstr("x-queue-mode"), &v) &&
+        !amqp_bytes_equal(v.v.bytes, amqp_cstr("default")) &&
+        !amqp_bytes_equal(v.v.bytes, amqp_cstr("lazy")))
+        why = "invalid value", i = 9;
+    if (why == NULL && amqp_table_get(args, amqp_cstr("x-dead-letter-routing-key"), &v) &&
+        !amqp_table_get(args, amqp_cstr("x-dead-letter-exchange"), &v))
+        why = "routing key without a dead-letter exchange", i = 7;
+    if (why == NULL) return true;
+    session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
+                          "invalid arg '%s' for queue '%.*s' in vhost '%s': %s", rules[i - 1].key,
+                          (int)name.len, (const char *)name.data, session_of(c)->vhost, why);
+    return false;
+}
+
 static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare *a)
 {
+    if (!a->passive && !declare_check_queue_args(c, ch, a->queue, a->arguments)) return;
     if (a->passive && a->queue.len > 0) return declare_queue_passive(c, ch, a);
     char name[LIMIT_SHORTSTR_BYTES_MAX];
     amqp_bytes qname = a->queue;

@@ -74,7 +74,7 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
     amqp_bytes exchange = {store_msg_exchange(msg), msg->exchange_bytes};
     amqp_bytes routing_key = {store_msg_routing_key(msg), msg->routing_key_bytes};
     if (reply_to_route(c->shard, exchange, routing_key, msg)) {
-        if (ch->confirm_mode) consume_confirm_publish(c, ch, ++ch->publish_seq_last, 0);
+        if (ch->confirm_mode) consume_confirm_publish(c, ch, ++ch->publish_seq_last, 0, false);
         return true;
     }
     route_vhost *vh = topo_vhost(c->shard->topo, amqp_cstr(s->vhost));
@@ -98,12 +98,13 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
                  (int)exchange.len, (const char *)exchange.data, LIMIT_PUBLISH_QUEUES_MAX);
     uint64_t seq = ch->confirm_mode ? ch->publish_seq_last + 1 : 0;
     uint32_t shards_involved = 0;
+    bool refused_here = false;
     if (r.count == 0) {
         if (mandatory) publish_send_return(c, ch, msg, AMQP_REPLY_NO_ROUTE, "NO_ROUTE");
     } else {
         msg->publish_seq = seq;
         queues_publisher who = {.conn_id = session_conn_id(c), .channel = ch->id, .confirm_seq = seq};
-        if (!queues_publish(c->shard, &r, msg, &who, &shards_involved)) {
+        if (!queues_publish(c->shard, &r, msg, &who, &shards_involved, &refused_here)) {
             /* A target shard's ring is full: hold this publisher (its socket
              * is not read) and retry when the ring has room. */
             ch->pub.state = PUBLISH_PAUSED;
@@ -115,7 +116,7 @@ static bool publish_route(conn *c, session_channel *ch, store_msg *msg, bool man
     }
     if (seq != 0) {
         ch->publish_seq_last = seq;
-        consume_confirm_publish(c, ch, seq, shards_involved);
+        consume_confirm_publish(c, ch, seq, shards_involved, refused_here);
     }
     return true;
 }

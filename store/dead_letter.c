@@ -164,7 +164,10 @@ void dead_letter(shard *s, const dead_letter_target *t, const store_msg *msg, co
     if (r.count > 0) {
         queues_publisher none = {0};
         uint32_t involved = 0;
-        queues_publish(s, &r, dead, &none, &involved);
+        bool refused;
+        /* Dead-lettering never waits: a full ring drops it, as a full queue would. */
+        if (!queues_publish(s, &r, dead, &none, &involved, &refused))
+            LOG_WARN("dead-lettered message dropped: mailbox full");
     }
     store_msg_unref(dead);
 }

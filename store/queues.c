@@ -53,6 +53,12 @@ typedef struct {
     uint16_t channel;
 } queues_cancelled_rec;
 
+enum {
+    QUEUES_OVERFLOW_DROP_HEAD = 0,
+    QUEUES_OVERFLOW_REJECT_PUBLISH = 1,
+    QUEUES_OVERFLOW_REJECT_PUBLISH_DLX = 2,
+};
+
 /* A queue this shard owns. */
 typedef struct owned_queue {
     queues_consumer_ref *consumers;
@@ -76,6 +82,7 @@ typedef struct owned_queue {
     char dlx_routing_key[LIMIT_NAME_BYTES_MAX];
     /* x-message-ttl, x-max-length, x-max-length-bytes (x-overflow drop-head) */
     bool has_ttl;
+    uint8_t overflow; /* QUEUES_OVERFLOW_* */
     bool has_max_length;
     bool has_max_bytes;
     uint64_t ttl_ms;
@@ -257,6 +264,12 @@ static void queues_read_arguments(owned_queue *o, amqp_table args)
     o->has_max_length = queues_int_argument(args, "x-max-length", &o->max_length);
     o->has_max_bytes = queues_int_argument(args, "x-max-length-bytes", &o->max_bytes);
     amqp_field v;
+    if (amqp_table_get(args, amqp_cstr("x-overflow"), &v) && v.type == AMQP_FIELD_LONGSTR) {
+        if (amqp_bytes_equal(v.v.bytes, amqp_cstr("reject-publish")))
+            o->overflow = QUEUES_OVERFLOW_REJECT_PUBLISH;
+        else if (amqp_bytes_equal(v.v.bytes, amqp_cstr("reject-publish-dlx")))
+            o->overflow = QUEUES_OVERFLOW_REJECT_PUBLISH_DLX;
+    }
     if (amqp_table_get(args, amqp_cstr("x-dead-letter-exchange"), &v) && v.type == AMQP_FIELD_LONGSTR &&
         v.v.bytes.len <= LIMIT_NAME_BYTES_MAX) {
         o->dlx = true;
@@ -472,19 +485,35 @@ typedef struct {
     /* uint64_t queue_ids[queues_count], then the message */
 } queues_publish_rec;
 
-static void queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
+/* Whether o is full for a new message under a reject-publish overflow. */
+static bool queues_full(const owned_queue *o, const store_msg *msg)
+{
+    if (o->overflow == QUEUES_OVERFLOW_DROP_HEAD) return false;
+    return (o->has_max_length && store_queue_ready_count(o->q) >= o->max_length) ||
+           (o->has_max_bytes && store_queue_ready_bytes(o->q) + msg->body_bytes > o->max_bytes);
+}
+
+/* False when the queue refused the message (x-overflow reject-publish): the
+ * publisher's confirm becomes a nack. */
+static bool queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
 {
     owned_queue *o = queues_find(s->queues, queue_id);
-    if (o == NULL || o->deleting) return; /* deleted since routing: dropped, as in RabbitMQ */
+    if (o == NULL || o->deleting) return true; /* deleted since routing: dropped, as in RabbitMQ */
+    if (queues_full(o, msg)) {
+        if (o->overflow == QUEUES_OVERFLOW_REJECT_PUBLISH_DLX) queues_dead_letter(s, o, msg, "maxlen");
+        return false;
+    }
     store_queue_push(o->q, msg);
     if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
     if (o->has_ttl || (msg->flags & STORE_MSG_HAS_EXPIRATION)) queues_expire(s, o);
     queues_mark(s->queues, o);
+    return true;
 }
 
 bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queues_publisher *pub,
-                    uint32_t *shards_involved)
+                    uint32_t *shards_involved, bool *refused)
 {
+    *refused = false;
     uint32_t shard_count = s->rt->shard_count;
     static _Thread_local const route_queue_info *sorted[LIMIT_PUBLISH_QUEUES_MAX];
     uint32_t offsets[LIMIT_SHARDS_MAX + 1];
@@ -504,7 +533,7 @@ bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queue
         if (n == 0) continue;
         if (sh == s->id) {
             for (uint32_t i = offsets[sh]; i < offsets[sh + 1]; i++)
-                queues_push_local(s, sorted[i]->queue_id, msg);
+                if (!queues_push_local(s, sorted[i]->queue_id, msg)) *refused = true;
             continue;
         }
         involved++;
@@ -540,13 +569,16 @@ static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint
     p.arrival_ms = s->now_ms;
     store_msg *msg = store_msg_new(s->heap, &p);
     ASSERT(msg != NULL);
-    for (uint16_t i = 0; i < rec->queues_count; i++) queues_push_local(s, ids[i], msg);
+    bool refused = false;
+    for (uint16_t i = 0; i < rec->queues_count; i++)
+        if (!queues_push_local(s, ids[i], msg)) refused = true;
     store_msg_unref(msg);
     if (rec->confirm_seq != 0) {
         struct {
             uint64_t conn_id, confirm_seq;
             uint16_t channel;
-        } ack = {rec->conn_id, rec->confirm_seq, rec->channel};
+            uint8_t refused;
+        } ack = {rec->conn_id, rec->confirm_seq, rec->channel, refused};
         queues_send(s, from, Q_KIND_PUBLISH_ACK, &ack, sizeof(ack), NULL);
     }
 }
@@ -557,9 +589,10 @@ static void queues_on_publish_ack(shard *s, uint32_t from, const void *payload, 
     const struct {
         uint64_t conn_id, confirm_seq;
         uint16_t channel;
+        uint8_t refused;
     } *ack = payload;
     ASSERT(bytes == sizeof(*ack));
-    publish_confirmed(s, ack->conn_id, ack->channel, ack->confirm_seq);
+    publish_confirmed(s, ack->conn_id, ack->channel, ack->confirm_seq, !ack->refused);
 }
 
 /* ---- consumers ---- */

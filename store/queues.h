@@ -37,8 +37,9 @@ void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t 
  * A publish routed to queues: msg (this shard's, one reference kept by the
  * caller) goes to every queue in r; queues of other shards get a copy
  * through the mailbox. confirm_seq != 0 asks for publish_confirmed() once
- * every shard involved has taken it. Returns false when a target shard's
- * ring is full: the caller holds the publisher and retries next turn.
+ * every shard involved has taken it. *refused tells whether a queue of this
+ * shard refused it. Returns false when a target shard's ring is full: the
+ * caller holds the publisher and retries next turn.
  */
 typedef struct {
     uint64_t conn_id;
@@ -46,7 +47,7 @@ typedef struct {
     uint64_t confirm_seq; /* 0: no confirm wanted */
 } queues_publisher;
 bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queues_publisher *pub,
-                    uint32_t *shards_involved);
+                    uint32_t *shards_involved, bool *refused);
 
 /* basic.consume; answer: consume_started(). */
 typedef struct {
@@ -117,6 +118,8 @@ void consume_cancelled(shard *s, uint64_t conn_id, uint16_t channel, uint64_t qu
 /* d == NULL: basic.get-empty. */
 void get_answered(shard *s, uint64_t cookie, const queues_delivery *d);
 void purge_answered(shard *s, uint64_t cookie, bool found, uint64_t purged);
-void publish_confirmed(shard *s, uint64_t conn_id, uint16_t channel, uint64_t confirm_seq);
+/* accepted false: a queue refused it (x-overflow reject-publish): basic.nack. */
+void publish_confirmed(shard *s, uint64_t conn_id, uint16_t channel, uint64_t confirm_seq,
+                       bool accepted);
 
 #endif
