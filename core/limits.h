@@ -59,7 +59,7 @@ STATIC_ASSERT(LIMIT_MBOX_PAYLOAD_BYTES_MAX + 8u <= LIMIT_MBOX_RING_BYTES / 4u, "
 
 /* Shard runtime (core/shard.c). */
 #define LIMIT_RING_ENTRIES 1024u          /* SQ entries per shard ring; CQ is twice that */
-#define LIMIT_CQES_PER_TURN 512u          /* CQEs handled per loop turn before other work */
+#define LIMIT_CQES_PER_TURN 64u           /* CQEs handled per loop turn before other work */
 #define LIMIT_TIMERS_PER_TURN 1024u       /* timer callbacks run per loop turn */
 #define LIMIT_RECV_BUFFERS 512u           /* provided receive buffers per shard (power of two) */
 #define LIMIT_RECV_BUFFER_BYTES 16384u    /* bytes per provided receive buffer */

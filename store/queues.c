@@ -89,6 +89,13 @@ typedef struct owned_queue {
     uint64_t max_length;
     uint64_t max_bytes;
     timer ttl_timer; /* armed at the head message's expiry while it has one */
+    /* x-expires: deleted after that long unused (no consumer, get or declare) */
+    bool has_expires;
+    uint64_t expires_ms;
+    timer expires_timer;
+    /* x-single-active-consumer: only the oldest consumer receives */
+    bool single_active;
+    uint64_t active_consumer_id;
     shard *shard;
 } owned_queue;
 
@@ -263,7 +270,10 @@ static void queues_read_arguments(owned_queue *o, amqp_table args)
     o->has_ttl = queues_int_argument(args, "x-message-ttl", &o->ttl_ms);
     o->has_max_length = queues_int_argument(args, "x-max-length", &o->max_length);
     o->has_max_bytes = queues_int_argument(args, "x-max-length-bytes", &o->max_bytes);
+    o->has_expires = queues_int_argument(args, "x-expires", &o->expires_ms) && o->expires_ms > 0;
     amqp_field v;
+    o->single_active = amqp_table_get(args, amqp_cstr("x-single-active-consumer"), &v) &&
+                       v.type == AMQP_FIELD_BOOL && v.v.boolean;
     if (amqp_table_get(args, amqp_cstr("x-overflow"), &v) && v.type == AMQP_FIELD_LONGSTR) {
         if (amqp_bytes_equal(v.v.bytes, amqp_cstr("reject-publish")))
             o->overflow = QUEUES_OVERFLOW_REJECT_PUBLISH;
@@ -328,6 +338,29 @@ static void queues_enforce_length(shard *s, owned_queue *o)
     }
 }
 
+/* x-expires: a use restarts the countdown; while it has consumers it is in use. */
+static void queues_touch(shard *s, owned_queue *o)
+{
+    if (!o->has_expires || o->deleting) return;
+    if (store_queue_consumer_count(o->q) > 0)
+        timer_cancel(&s->timers, &o->expires_timer);
+    else
+        timer_arm(&s->timers, &o->expires_timer, s->now_ms + o->expires_ms);
+}
+
+static void queues_on_expires_timer(timer *t, uint64_t now_ms)
+{
+    owned_queue *o = (owned_queue *)((char *)t - offsetof(owned_queue, expires_timer));
+    (void)now_ms;
+    if (o->deleting || store_queue_consumer_count(o->q) > 0) return;
+    o->deleting = true;
+    topo_request req = {.op = TOPO_QUEUE_DELETE,
+                        .vhost = {(const uint8_t *)o->vhost, o->vhost_len},
+                        .name = {(const uint8_t *)o->name, o->name_len},
+                        .conn_id = ROUTE_CONN_ANY};
+    topo_submit_quiet(o->shard, &req);
+}
+
 static void queues_on_ttl_timer(timer *t, uint64_t now_ms)
 {
     owned_queue *o = (owned_queue *)((char *)t - offsetof(owned_queue, ttl_timer));
@@ -363,6 +396,8 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         queues_read_arguments(o, qi->arguments);
         o->shard = s;
         timer_init(&o->ttl_timer, queues_on_ttl_timer);
+        timer_init(&o->expires_timer, queues_on_expires_timer);
+        queues_touch(s, o);
         route_map_insert(&qs->by_id, o->queue_id, o);
         return;
     }
@@ -385,6 +420,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
     }
     mi_free(o->consumers);
     timer_cancel(&s->timers, &o->ttl_timer);
+    timer_cancel(&s->timers, &o->expires_timer);
     route_map_remove(&qs->by_id, o->queue_id, o);
     if (o->marked) {
         owned_queue **pp = &qs->marked_head;
@@ -410,7 +446,7 @@ void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t 
     queues_stats_rec r = {.cookie = cookie, .queue_id = queue_id};
     if (owner == s->id) {
         owned_queue *o = queues_find(s->queues, queue_id);
-        if (o != NULL) queues_expire(s, o);
+        if (o != NULL) queues_expire(s, o), queues_touch(s, o);
         uint32_t messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
         uint32_t consumers = o ? store_queue_consumer_count(o->q) : 0;
         declare_stats_done(s, cookie, o != NULL, messages, consumers);
@@ -424,7 +460,7 @@ static void queues_on_stats_req(shard *s, uint32_t from, const void *payload, ui
     ASSERT(bytes == sizeof(queues_stats_rec));
     queues_stats_rec r = *(const queues_stats_rec *)payload;
     owned_queue *o = queues_find(s->queues, r.queue_id);
-    if (o != NULL) queues_expire(s, o);
+    if (o != NULL) queues_expire(s, o), queues_touch(s, o);
     r.found = o != NULL;
     r.messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
     r.consumers = o ? store_queue_consumer_count(o->q) : 0;
@@ -452,11 +488,26 @@ static void queues_consumer_ref_add(shard *s, owned_queue *o, uint64_t consumer_
     o->consumers[o->consumers_count++] = (queues_consumer_ref){consumer_id, *owner};
 }
 
+/* Single active consumer: the oldest remaining consumer takes over. */
+static void queues_sac_handover(owned_queue *o)
+{
+    if (!o->single_active) return;
+    bool still_there = false;
+    for (uint32_t i = 0; i < o->consumers_count; i++)
+        if (o->consumers[i].consumer_id == o->active_consumer_id) still_there = true;
+    if (still_there) return;
+    o->active_consumer_id = o->consumers_count ? o->consumers[0].consumer_id : 0;
+    if (o->active_consumer_id != 0) store_queue_consumer_set_active(o->q, o->active_consumer_id, true);
+}
+
 static void queues_consumer_ref_remove(owned_queue *o, uint64_t consumer_id)
 {
     for (uint32_t i = 0; i < o->consumers_count; i++) {
         if (o->consumers[i].consumer_id != consumer_id) continue;
-        o->consumers[i] = o->consumers[--o->consumers_count];
+        memmove(&o->consumers[i], &o->consumers[i + 1],
+                (o->consumers_count - i - 1) * sizeof(*o->consumers)); /* keep arrival order */
+        o->consumers_count--;
+        queues_sac_handover(o);
         return;
     }
 }
@@ -634,7 +685,8 @@ static void queues_consume_local(shard *s, const queues_consume_rec *r, queues_c
                                .priority = r->priority,
                                .credit = r->credit,
                                .no_ack = r->no_ack,
-                               .exclusive = r->exclusive};
+                               .exclusive = r->exclusive,
+                               .inactive = o->single_active && o->consumers_count > 0};
     store_reply reply;
     uint64_t id = store_queue_consumer_add(o->q, &p, &reply);
     if (id == 0) {
@@ -644,7 +696,9 @@ static void queues_consume_local(shard *s, const queues_consume_rec *r, queues_c
     }
     rep->consumer_id = id;
     o->had_consumer = true;
+    if (o->single_active && o->consumers_count == 0) o->active_consumer_id = id;
     queues_consumer_ref_add(s, o, id, &r->owner);
+    queues_touch(s, o);
     queues_mark(s->queues, o);
 }
 
@@ -695,6 +749,7 @@ static void queues_cancel_local(shard *s, uint64_t queue_id, uint64_t consumer_i
     if (o == NULL) return;
     if (!store_queue_consumer_remove(o->q, consumer_id, false, NULL)) return;
     queues_consumer_ref_remove(o, consumer_id);
+    queues_touch(s, o);
     queues_maybe_auto_delete(s, o);
 }
 
@@ -832,6 +887,8 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
         break;
     case QUEUES_PAUSE:
     case QUEUES_RESUME:
+        if (r->how == QUEUES_RESUME && o->single_active && r->consumer_id != o->active_consumer_id)
+            return; /* a waiting single-active consumer stays inactive */
         store_queue_consumer_set_active(o->q, r->consumer_id, r->how == QUEUES_RESUME);
         queues_mark(s->queues, o);
         return;
@@ -878,7 +935,7 @@ typedef struct {
 static void queues_get_local(shard *s, uint32_t to, const queues_get_rec *r)
 {
     owned_queue *o = queues_find(s->queues, r->queue_id);
-    if (o != NULL) queues_expire(s, o);
+    if (o != NULL) queues_expire(s, o), queues_touch(s, o);
     store_get got;
     bool found = o != NULL && store_queue_get(o->q, &r->owner, r->no_ack, &got);
     queues_deliver_rec rec = {.queue_id = r->queue_id, .cookie = r->cookie, .found = found};
@@ -984,12 +1041,13 @@ static void queues_owner_gone_local(shard *s, const store_owner *owner, store_ow
         if (o == NULL) continue;
         bool last = false;
         if (store_queue_consumer_remove_owner(o->q, owner, match, &last) > 0) {
-            for (uint32_t k = 0; k < o->consumers_count;) {
-                if (store_owner_matches(&o->consumers[k].owner, owner, match))
-                    o->consumers[k] = o->consumers[--o->consumers_count];
-                else
-                    k++;
-            }
+            uint32_t kept = 0;
+            for (uint32_t k = 0; k < o->consumers_count; k++)
+                if (!store_owner_matches(&o->consumers[k].owner, owner, match))
+                    o->consumers[kept++] = o->consumers[k];
+            o->consumers_count = kept;
+            queues_sac_handover(o);
+            queues_touch(s, o);
         }
         if (store_queue_requeue_owner(o->q, owner, match) > 0) {
             if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
