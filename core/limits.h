@@ -141,5 +141,6 @@ STATIC_ASSERT(LIMIT_QUEUE_CONSUMERS_MAX < (1ull << 32), "consumer slot fits the 
 STATIC_ASSERT(LIMIT_MBOX_INLINE_BYTES_MAX <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "inline records fit a ring");
 #define LIMIT_QUEUE_DISPATCH_PER_TURN 256u  /* deliveries one queue makes per loop turn */
 #define LIMIT_PUBLISH_QUEUES_MAX 4096u      /* queues one publish may reach; past it the rest are dropped and logged */
+#define LIMIT_PUBLISHES_PER_TURN 256u      /* publishes one connection hands in per loop turn */
 
 #endif

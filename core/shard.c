@@ -331,8 +331,36 @@ void shard_mbox_wait(shard *s, conn *c)
     s->mbox_waiters = c;
 }
 
+void shard_yield(shard *s, conn *c)
+{
+    if (c->yielded) return;
+    c->yielded = true;
+    c->yield_next = s->yielded;
+    s->yielded = c;
+}
+
+static void shard_resume_yielded(shard *s)
+{
+    conn *c = s->yielded;
+    s->yielded = NULL;
+    while (c != NULL) {
+        conn *next = c->yield_next;
+        c->yielded = false;
+        c->yield_next = NULL;
+        session_yield_end(c);
+        c = next;
+    }
+}
+
 void shard_mbox_unwait(shard *s, conn *c)
 {
+    if (c->yielded) {
+        conn **pp = &s->yielded;
+        while (*pp != c) pp = &(*pp)->yield_next;
+        *pp = c->yield_next;
+        c->yielded = false;
+        c->yield_next = NULL;
+    }
     if (!c->mbox_waiting) return;
     conn **pp = &s->mbox_waiters;
     while (*pp != c) pp = &(*pp)->mbox_wait_next;
@@ -535,7 +563,7 @@ static void shard_wait(shard *s)
         ts.tv_nsec = (long long)(wait_ms % 1000) * 1000000;
         tsp = &ts;
     }
-    bool work_pending = s->dirty_head != NULL || io_uring_cq_ready(&s->ring) > 0 ||
+    bool work_pending = s->dirty_head != NULL || s->yielded != NULL || io_uring_cq_ready(&s->ring) > 0 ||
                         atomic_load(&s->stop_requested) != s->stopping;
     /* Dekker with the producers: flag asleep, then re-check the inbound rings (core/mbox.c). */
     if (work_pending || !mbox_sleep_prepare(s->mesh, s->id)) {
@@ -552,6 +580,8 @@ static void shard_wait(shard *s)
 static void shard_turn(shard *s)
 {
     s->now_ms = timer_now_ms();
+    s->turn++;
+    if (s->yielded != NULL) shard_resume_yielded(s);
     shard_reap(s);
     shard_mbox_drain(s);
     if (s->mbox_waiters != NULL) shard_mbox_retry_waiters(s);

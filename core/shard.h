@@ -91,6 +91,8 @@ typedef struct shard {
     struct shard_mbox_overflow *overflow_head[LIMIT_SHARDS_MAX];
     struct shard_mbox_overflow *overflow_tail[LIMIT_SHARDS_MAX];
     conn *mbox_waiters;         /* connections paused until mailbox space frees */
+    conn *yielded;              /* connections that used their turn's share: resumed next turn */
+    uint64_t turn;              /* loop turns so far */
     uint64_t mbox_records_sent; /* counters, logged when the shard stops */
     uint64_t mbox_wakeups_sent;
     uint64_t mbox_records_received;
@@ -134,6 +136,8 @@ bool shard_mbox_room(shard *s, uint32_t to_shard, uint32_t payload_bytes);
 /* A connection paused for mailbox space: retried at the start of a later turn. */
 void shard_mbox_wait(shard *s, conn *c);
 void shard_mbox_unwait(shard *s, conn *c); /* a connection that goes away */
+/* A connection that did its share of work this turn: its input resumes next turn. */
+void shard_yield(shard *s, conn *c);
 
 /* The thread body; arg is the shard. */
 void *shard_main(void *arg);

@@ -46,6 +46,8 @@ struct conn {
     conn *dirty_next;
     bool mbox_waiting; /* on the shard's list of connections paused for mailbox space */
     conn *mbox_wait_next;
+    bool yielded;      /* on the shard's list of connections resumed next turn */
+    conn *yield_next;
 
     conn_buffer out_flight; /* being sent */
     conn_buffer out_pend;   /* filled during the turn */

@@ -175,6 +175,24 @@ static void session_publish_complete(conn *c, session_channel *ch)
         pub->state == PUBLISH_PAUSED)
         return; /* kept for session_mbox_retry */
     session_publish_reset(pub);
+    /* Fairness: a connection takes in at most a turn's share of publishes,
+     * then its input waits for the next turn, so the queues it feeds
+     * deliver to their consumers in between (a publisher cannot starve them). */
+    session *s = session_of(c);
+    if (s->publish_turn != c->shard->turn) {
+        s->publish_turn = c->shard->turn;
+        s->publishes_in_turn = 0;
+    }
+    if (++s->publishes_in_turn >= LIMIT_PUBLISHES_PER_TURN && !s->input_blocked) {
+        session_block_input(c);
+        shard_yield(c->shard, c);
+    }
+}
+
+void session_yield_end(conn *c)
+{
+    session *s = session_of(c);
+    if (s->input_blocked && !c->closing && !c->mbox_waiting) session_resume_input(c);
 }
 
 void session_mbox_retry(conn *c)

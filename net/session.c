@@ -510,6 +510,12 @@ static void session_defer(conn *c, const uint8_t *data, uint32_t len)
 {
     session *s = session_of(c);
     if (len == 0) return;
+    if (s->deferred_off > 0 && s->deferred_off >= s->deferred_len / 2) {
+        /* Drop what was replayed before growing. */
+        memmove(s->deferred, s->deferred + s->deferred_off, s->deferred_len - s->deferred_off);
+        s->deferred_len -= s->deferred_off;
+        s->deferred_off = 0;
+    }
     if (s->deferred_len + len > s->deferred_capacity) {
         uint32_t capacity = s->deferred_capacity ? s->deferred_capacity : LIMIT_RECV_BUFFER_BYTES;
         while (capacity < s->deferred_len + len) capacity *= 2;
@@ -534,28 +540,16 @@ void session_block_input(conn *c)
     conn_recv_hold(c, CONN_HOLD_PENDING, true);
 }
 
-void session_resume_input(conn *c)
-{
-    session *s = session_of(c);
-    ASSERT(s->input_blocked);
-    s->input_blocked = false;
-    uint8_t *held = s->deferred;
-    uint32_t held_len = s->deferred_len;
-    s->deferred = NULL;
-    s->deferred_len = s->deferred_capacity = 0;
-    if (held_len > 0 && !c->closing) session_input(c, held, held_len);
-    mi_free(held);
-    if (!s->input_blocked) conn_recv_hold(c, CONN_HOLD_PENDING, false);
-}
-
-void session_input(conn *c, const uint8_t *data, uint32_t len)
+/* Parses and handles frames from data until it is used up, the connection
+ * stops, or a channel makes input wait; returns the bytes used. A trailing
+ * partial frame is taken into the assembler, so it counts as used. */
+static uint32_t session_consume(conn *c, const uint8_t *data, uint32_t len)
 {
     session *s = session_of(c);
     uint32_t off = 0;
-    if (s->input_blocked) return session_defer(c, data, len);
     if (s->phase == SESSION_AWAIT_HEADER) {
         int32_t n = session_input_header(c, data, len);
-        if (n < 0 || s->phase == SESSION_AWAIT_HEADER) return;
+        if (n < 0 || s->phase == SESSION_AWAIT_HEADER) return len;
         off = (uint32_t)n;
     }
     amqp_frame f;
@@ -564,31 +558,64 @@ void session_input(conn *c, const uint8_t *data, uint32_t len)
         bool complete = false;
         ssize_t n = amqp_frame_assembler_feed(&s->partial, data + off, len - off, s->frame_max,
                                               &f, &complete, &err);
-        if (n < 0) return session_codec_error(c, &err);
+        if (n < 0) {
+            session_codec_error(c, &err);
+            return len;
+        }
         off += (uint32_t)n;
-        if (!complete) return;
+        if (!complete) return len;
         session_frame(c, &f);
         /* Split frames are the exception: give the assembly buffer back. */
         mi_free(s->partial_buf);
         s->partial_buf = NULL;
-        if (s->input_blocked) return session_defer(c, data + off, len - off);
     }
-    while (off < len && !session_input_done(c)) {
-        if (s->input_blocked) return session_defer(c, data + off, len - off);
+    while (off < len && !session_input_done(c) && !s->input_blocked) {
         ssize_t n = amqp_frame_parse(data + off, len - off, s->frame_max, &f, &err);
-        if (n < 0) return session_codec_error(c, &err);
+        if (n < 0) {
+            session_codec_error(c, &err);
+            return len;
+        }
         if (n == 0) {
-            if (!session_partial_ready(c)) return;
+            if (!session_partial_ready(c)) return len;
             bool complete = false;
             n = amqp_frame_assembler_feed(&s->partial, data + off, len - off, s->frame_max, &f,
                                           &complete, &err);
-            if (n < 0) return session_codec_error(c, &err);
-            ASSERT(!complete && (uint32_t)n == len - off);
-            return;
+            if (n < 0) session_codec_error(c, &err);
+            ASSERT(n < 0 || (!complete && (uint32_t)n == len - off));
+            return len;
         }
         off += (uint32_t)n;
         session_frame(c, &f);
     }
+    return session_input_done(c) ? len : off;
+}
+
+void session_resume_input(conn *c)
+{
+    session *s = session_of(c);
+    ASSERT(s->input_blocked);
+    s->input_blocked = false;
+    /* Replay the held bytes in place; what is left when input waits again
+     * stays where it is (no copy per turn). */
+    while (s->deferred_off < s->deferred_len && !s->input_blocked && !c->closing) {
+        uint32_t n = session_consume(c, s->deferred + s->deferred_off, s->deferred_len - s->deferred_off);
+        s->deferred_off += n;
+        if (n == 0) break;
+    }
+    if (s->deferred_off == s->deferred_len || c->closing) {
+        mi_free(s->deferred);
+        s->deferred = NULL;
+        s->deferred_len = s->deferred_capacity = s->deferred_off = 0;
+    }
+    if (!s->input_blocked) conn_recv_hold(c, CONN_HOLD_PENDING, false);
+}
+
+void session_input(conn *c, const uint8_t *data, uint32_t len)
+{
+    session *s = session_of(c);
+    if (s->input_blocked) return session_defer(c, data, len);
+    uint32_t used = session_consume(c, data, len);
+    if (used < len && s->input_blocked) session_defer(c, data + used, len - used);
 }
 
 /* ---- timers, lifecycle ---- */

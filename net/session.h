@@ -49,9 +49,12 @@ typedef struct {
      * other; holding the connection keeps that order for every channel. */
     bool input_blocked;
     uint16_t paused_channel; /* the channel whose publish waits for mailbox space */
+    uint64_t publish_turn;   /* the shard turn publishes_in_turn counts for */
+    uint32_t publishes_in_turn;
     uint8_t *deferred;
     uint32_t deferred_len;
     uint32_t deferred_capacity;
+    uint32_t deferred_off; /* replayed up to here */
     /* Names of the exclusive queues this connection declared: deleted with it. */
     char **exclusive_names;
     uint32_t exclusive_count;
@@ -77,6 +80,8 @@ void session_alarm(conn *c, bool raised);
 /* The connection's unsent output crossed the high (true) or low (false)
  * watermark: its consumers stop or resume receiving deliveries. */
 void session_output_backlog(conn *c, bool high);
+/* A new turn: input held because this connection used its share resumes. */
+void session_yield_end(conn *c);
 /* Mailbox space may have freed: retry the publish this connection paused on. */
 void session_mbox_retry(conn *c);
 /* This connection's id across the broker (exclusive queue ownership). */
