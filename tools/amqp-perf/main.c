@@ -17,13 +17,10 @@ int main(int argc, char **argv)
     bool help;
     if (o == NULL) return 1;
     int rc = perf_opts_parse(o, argc, argv, &help);
-    if (help) {
-        perf_usage(stdout);
-        return 0;
-    }
-    if (rc != 0) {
-        perf_usage(stderr);
-        return 2;
+    if (help || rc != 0) {
+        perf_usage(help ? stdout : stderr);
+        free(o);
+        return help ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
     switch (o->cmd) {
