@@ -21,3 +21,5 @@ TESTS += tests/interop/test_scenarios.py
 TESTS += tests/interop/test_clients.py
 EXTRA_DIST += tests/interop/rmqc_client.c
 TESTS += tests/interop/test_queue_args.py
+TESTS += tests/interop/test_messaging_1shard.sh
+EXTRA_DIST += tests/interop/test_messaging_1shard.sh
