@@ -498,3 +498,41 @@ bool amqp_table_builder_finish(amqp_table_builder *b, amqp_table *out)
     *out = (amqp_table){.data = b->buf, .len = b->len};
     return true;
 }
+
+bool amqp_field_int64(const amqp_field *f, int64_t *out)
+{
+    ASSERT(f != NULL && out != NULL);
+    switch (f->type) {
+    case AMQP_FIELD_INT8: *out = f->v.i8; return true;
+    case AMQP_FIELD_UINT8: *out = f->v.u8; return true;
+    case AMQP_FIELD_INT16: *out = f->v.i16; return true;
+    case AMQP_FIELD_UINT16: *out = f->v.u16; return true;
+    case AMQP_FIELD_INT32: *out = f->v.i32; return true;
+    case AMQP_FIELD_UINT32: *out = f->v.u32; return true;
+    case AMQP_FIELD_INT64: *out = f->v.i64; return true;
+    default: return false;
+    }
+}
+
+const char *amqp_field_type_name(uint8_t type)
+{
+    switch (type) {
+    case AMQP_FIELD_LONGSTR: return "longstr";
+    case AMQP_FIELD_INT32: return "signedint";
+    case AMQP_FIELD_UINT32: return "unsignedint";
+    case AMQP_FIELD_INT64: return "long";
+    case AMQP_FIELD_INT8: return "byte";
+    case AMQP_FIELD_UINT8: return "unsignedbyte";
+    case AMQP_FIELD_INT16: return "short";
+    case AMQP_FIELD_UINT16: return "unsignedshort";
+    case AMQP_FIELD_FLOAT: return "float";
+    case AMQP_FIELD_DOUBLE: return "double";
+    case AMQP_FIELD_DECIMAL: return "decimal";
+    case AMQP_FIELD_BOOL: return "bool";
+    case AMQP_FIELD_BYTES: return "binary";
+    case AMQP_FIELD_ARRAY: return "array";
+    case AMQP_FIELD_TIMESTAMP: return "timestamp";
+    case AMQP_FIELD_TABLE: return "table";
+    default: return "void";
+    }
+}

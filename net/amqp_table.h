@@ -52,6 +52,11 @@ void amqp_array_iter_init(amqp_table_iter *it, amqp_array a);
 bool amqp_array_iter_next(amqp_table_iter *it, amqp_field *value);
 /* First entry named key; false if none. */
 bool amqp_table_get(amqp_table t, amqp_bytes key, amqp_field *value);
+/* An integer field of any width as int64 (unsigned 64-bit values do not occur:
+ * 'l' is signed); false for other types. */
+bool amqp_field_int64(const amqp_field *f, int64_t *out);
+/* RabbitMQ's name of a field type ("signedint", "longstr", ...), as its reply texts quote it. */
+const char *amqp_field_type_name(uint8_t type);
 /* Entry count of a validated table. */
 uint32_t amqp_table_count(amqp_table t);
 

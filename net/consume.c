@@ -270,19 +270,14 @@ static void consume_basic_consume(conn *c, session_channel *ch, const amqp_basic
     int32_t priority = 0;
     amqp_field v;
     if (amqp_table_get(a->arguments, amqp_cstr("x-priority"), &v)) {
-        switch (v.type) {
-        case AMQP_FIELD_INT8: priority = v.v.i8; break;
-        case AMQP_FIELD_UINT8: priority = v.v.u8; break;
-        case AMQP_FIELD_INT16: priority = v.v.i16; break;
-        case AMQP_FIELD_UINT16: priority = v.v.u16; break;
-        case AMQP_FIELD_INT32: priority = v.v.i32; break;
-        case AMQP_FIELD_INT64: priority = (int32_t)v.v.i64; break;
-        default:
+        int64_t n;
+        if (!amqp_field_int64(&v, &n) || n < INT32_MIN || n > INT32_MAX) {
             session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_BASIC_CONSUME,
                                   "invalid arg 'x-priority' for queue '%.*s': not an integer",
                                   (int)a->queue.len, (const char *)a->queue.data);
             return;
         }
+        priority = (int32_t)n;
     }
     channel_consumer *k = mi_heap_zalloc(c->shard->heap, sizeof(*k));
     if (k == NULL) return conn_abort(c);

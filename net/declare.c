@@ -195,42 +195,6 @@ static void declare_queue_passive(conn *c, session_channel *ch, const amqp_queue
     if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
 }
 
-static bool declare_int_field(const amqp_field *v, int64_t *out)
-{
-    switch (v->type) {
-    case AMQP_FIELD_INT8: *out = v->v.i8; return true;
-    case AMQP_FIELD_UINT8: *out = v->v.u8; return true;
-    case AMQP_FIELD_INT16: *out = v->v.i16; return true;
-    case AMQP_FIELD_UINT16: *out = v->v.u16; return true;
-    case AMQP_FIELD_INT32: *out = v->v.i32; return true;
-    case AMQP_FIELD_UINT32: *out = v->v.u32; return true;
-    case AMQP_FIELD_INT64: *out = v->v.i64; return true;
-    default: return false;
-    }
-}
-
-static const char *declare_type_name(uint8_t type)
-{
-    switch (type) {
-    case AMQP_FIELD_BOOL: return "bool";
-    case AMQP_FIELD_INT8: return "byte";
-    case AMQP_FIELD_UINT8: return "unsignedbyte";
-    case AMQP_FIELD_INT16: return "short";
-    case AMQP_FIELD_UINT16: return "unsignedshort";
-    case AMQP_FIELD_INT32: return "signedint";
-    case AMQP_FIELD_UINT32: return "unsignedint";
-    case AMQP_FIELD_INT64: return "long";
-    case AMQP_FIELD_FLOAT: return "float";
-    case AMQP_FIELD_DOUBLE: return "double";
-    case AMQP_FIELD_DECIMAL: return "decimal";
-    case AMQP_FIELD_LONGSTR: return "longstr";
-    case AMQP_FIELD_BYTES: return "bytearray";
-    case AMQP_FIELD_ARRAY: return "array";
-    case AMQP_FIELD_TIMESTAMP: return "timestamp";
-    case AMQP_FIELD_TABLE: return "table";
-    default: return "void";
-    }
-}
 
 /* RabbitMQ's checks of queue arguments at declare: 406 "invalid arg". */
 static bool declare_check_queue_args(conn *c, session_channel *ch, amqp_bytes name, amqp_table args)
@@ -256,12 +220,12 @@ static bool declare_check_queue_args(conn *c, session_channel *ch, amqp_bytes na
         if (wants_string && v.type != AMQP_FIELD_LONGSTR) {
             session_close_channel(c, ch, AMQP_REPLY_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
                                   "invalid type '%s' for arg '%s' for queue '%.*s' in vhost '%s'",
-                                  declare_type_name(v.type), rules[i].key, (int)name.len,
+                                  amqp_field_type_name(v.type), rules[i].key, (int)name.len,
                                   (const char *)name.data, session_of(c)->vhost);
             return false;
         }
-        if (!wants_string && !declare_int_field(&v, &n)) {
-            snprintf(detail, sizeof(detail), "{unacceptable_type,%s}", declare_type_name(v.type));
+        if (!wants_string && !amqp_field_int64(&v, &n)) {
+            snprintf(detail, sizeof(detail), "{unacceptable_type,%s}", amqp_field_type_name(v.type));
             why = detail;
             continue;
         }

@@ -100,31 +100,6 @@ uint32_t route_exchange_destination_count(const route_exchange *x) { return x->d
 
 /* --- equivalence ------------------------------------------------------- */
 
-/* rabbit_binary_parser's type atoms, which RabbitMQ's reply texts quote. */
-static const char *field_type_atom(uint8_t type)
-{
-    switch (type) {
-    case AMQP_FIELD_LONGSTR: return "longstr";
-    case AMQP_FIELD_INT32: return "signedint";
-    case AMQP_FIELD_UINT32: return "unsignedint";
-    case AMQP_FIELD_INT64: return "long";
-    case AMQP_FIELD_INT8: return "byte";
-    case AMQP_FIELD_UINT8: return "unsignedbyte";
-    case AMQP_FIELD_INT16: return "short";
-    case AMQP_FIELD_UINT16: return "unsignedshort";
-    case AMQP_FIELD_FLOAT: return "float";
-    case AMQP_FIELD_DOUBLE: return "double";
-    case AMQP_FIELD_DECIMAL: return "decimal";
-    case AMQP_FIELD_BOOL: return "bool";
-    case AMQP_FIELD_BYTES: return "binary";
-    case AMQP_FIELD_ARRAY: return "array";
-    case AMQP_FIELD_TIMESTAMP: return "timestamp";
-    case AMQP_FIELD_TABLE: return "table";
-    case AMQP_FIELD_VOID: return "void";
-    default: UNREACHABLE();
-    }
-}
-
 /* rabbit_misc:val/1 of a table lookup: "none" or "the value 'v' of type 't'".
  * Values print as Erlang's ~tp would for the common scalar types. */
 static void equivalence_val(const amqp_field *f, char *out, size_t cap)
@@ -157,7 +132,7 @@ static void equivalence_val(const amqp_field *f, char *out, size_t cap)
     case AMQP_FIELD_VOID: snprintf(v, sizeof(v), "undefined"); break;
     default: snprintf(v, sizeof(v), "[...]"); break;
     }
-    snprintf(out, cap, "the value '%.200s' of type '%s'", v, field_type_atom(f->type));
+    snprintf(out, cap, "the value '%.200s' of type '%s'", v, amqp_field_type_name(f->type));
 }
 
 /* rabbit_misc:type_class/1: integers compare as one class, floats as one. */
@@ -261,7 +236,7 @@ static bool exchange_create(route_vhost *vh, const route_exchange_spec *spec,
         return route__fail(err, AMQP_REPLY_PRECONDITION_FAILED,
                            "invalid type '%s' for arg 'alternate-exchange' in exchange '%.*s' in "
                            "vhost '%.*s'",
-                           field_type_atom(ae.type), ROUTE_BYTES_FMT(spec->name),
+                           amqp_field_type_name(ae.type), ROUTE_BYTES_FMT(spec->name),
                            ROUTE_BYTES_FMT(vh->name));
     route_exchange *x = route__exchange_new(vh, spec->name);
     x->info.type = type;

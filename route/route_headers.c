@@ -139,28 +139,6 @@ static void field_print(const amqp_field *f, char *out, size_t cap)
     }
 }
 
-static const char *field_type_atom_short(uint8_t type)
-{
-    switch (type) {
-    case AMQP_FIELD_INT32: return "signedint";
-    case AMQP_FIELD_UINT32: return "unsignedint";
-    case AMQP_FIELD_INT64: return "long";
-    case AMQP_FIELD_INT8: return "byte";
-    case AMQP_FIELD_UINT8: return "unsignedbyte";
-    case AMQP_FIELD_INT16: return "short";
-    case AMQP_FIELD_UINT16: return "unsignedshort";
-    case AMQP_FIELD_FLOAT: return "float";
-    case AMQP_FIELD_DOUBLE: return "double";
-    case AMQP_FIELD_DECIMAL: return "decimal";
-    case AMQP_FIELD_BOOL: return "bool";
-    case AMQP_FIELD_BYTES: return "binary";
-    case AMQP_FIELD_ARRAY: return "array";
-    case AMQP_FIELD_TIMESTAMP: return "timestamp";
-    case AMQP_FIELD_TABLE: return "table";
-    case AMQP_FIELD_VOID: return "void";
-    default: return "longstr";
-    }
-}
 
 bool route__headers_validate(route_vhost *vh, amqp_table args, route_error *err)
 {
@@ -173,7 +151,7 @@ bool route__headers_validate(route_vhost *vh, amqp_table args, route_error *err)
     if (f.type != AMQP_FIELD_LONGSTR)
         return route__fail(err, AMQP_REPLY_PRECONDITION_FAILED,
                            "Invalid x-match field type %s (value %s); expected longstr",
-                           field_type_atom_short(f.type), v);
+                           amqp_field_type_name(f.type), v);
     if (!xmatch_parse(f.v.bytes, &kind))
         return route__fail(err, AMQP_REPLY_PRECONDITION_FAILED,
                            "Invalid x-match field value %s; expected all, any, all-with-x, or "

@@ -220,27 +220,7 @@ static void topo_error(route_error *err, uint16_t code, const char *fmt, ...)
 static bool topo_field_equal(const amqp_field *a, const amqp_field *b)
 {
     int64_t ia = 0, ib = 0;
-    bool a_int = true, b_int = true;
-    switch (a->type) {
-    case AMQP_FIELD_INT8: ia = a->v.i8; break;
-    case AMQP_FIELD_UINT8: ia = a->v.u8; break;
-    case AMQP_FIELD_INT16: ia = a->v.i16; break;
-    case AMQP_FIELD_UINT16: ia = a->v.u16; break;
-    case AMQP_FIELD_INT32: ia = a->v.i32; break;
-    case AMQP_FIELD_UINT32: ia = a->v.u32; break;
-    case AMQP_FIELD_INT64: ia = a->v.i64; break;
-    default: a_int = false;
-    }
-    switch (b->type) {
-    case AMQP_FIELD_INT8: ib = b->v.i8; break;
-    case AMQP_FIELD_UINT8: ib = b->v.u8; break;
-    case AMQP_FIELD_INT16: ib = b->v.i16; break;
-    case AMQP_FIELD_UINT16: ib = b->v.u16; break;
-    case AMQP_FIELD_INT32: ib = b->v.i32; break;
-    case AMQP_FIELD_UINT32: ib = b->v.u32; break;
-    case AMQP_FIELD_INT64: ib = b->v.i64; break;
-    default: b_int = false;
-    }
+    bool a_int = amqp_field_int64(a, &ia), b_int = amqp_field_int64(b, &ib);
     if (a_int || b_int) return a_int && b_int && ia == ib;
     if (a->type != b->type) return false;
     switch (a->type) {
@@ -257,33 +237,18 @@ static bool topo_field_equal(const amqp_field *a, const amqp_field *b)
 /* "the value '1000' of type 'signedint'" or "none", as RabbitMQ words it. */
 static void topo_field_describe(const amqp_field *f, char *out, size_t cap)
 {
-    if (f == NULL) {
+    int64_t n;
+    if (f == NULL)
         snprintf(out, cap, "none");
-        return;
-    }
-    const char *type = "unknown";
-    long long n = 0;
-    bool is_int = true;
-    switch (f->type) {
-    case AMQP_FIELD_INT8: type = "byte", n = f->v.i8; break;
-    case AMQP_FIELD_UINT8: type = "unsignedbyte", n = f->v.u8; break;
-    case AMQP_FIELD_INT16: type = "short", n = f->v.i16; break;
-    case AMQP_FIELD_UINT16: type = "unsignedshort", n = f->v.u16; break;
-    case AMQP_FIELD_INT32: type = "signedint", n = f->v.i32; break;
-    case AMQP_FIELD_UINT32: type = "unsignedint", n = f->v.u32; break;
-    case AMQP_FIELD_INT64: type = "long", n = f->v.i64; break;
-    default: is_int = false;
-    }
-    if (is_int) {
-        snprintf(out, cap, "the value '%lld' of type '%s'", n, type);
-    } else if (f->type == AMQP_FIELD_LONGSTR) {
-        snprintf(out, cap, "the value '%.*s' of type 'longstr'", (int)(f->v.bytes.len > 64 ? 64 : f->v.bytes.len),
-                 (const char *)f->v.bytes.data);
-    } else if (f->type == AMQP_FIELD_BOOL) {
+    else if (amqp_field_int64(f, &n))
+        snprintf(out, cap, "the value '%lld' of type '%s'", (long long)n, amqp_field_type_name(f->type));
+    else if (f->type == AMQP_FIELD_LONGSTR)
+        snprintf(out, cap, "the value '%.*s' of type 'longstr'",
+                 (int)(f->v.bytes.len > 64 ? 64 : f->v.bytes.len), (const char *)f->v.bytes.data);
+    else if (f->type == AMQP_FIELD_BOOL)
         snprintf(out, cap, "the value '%s' of type 'bool'", f->v.boolean ? "true" : "false");
-    } else {
-        snprintf(out, cap, "a value of type '%c'", f->type);
-    }
+    else
+        snprintf(out, cap, "a value of type '%s'", amqp_field_type_name(f->type));
 }
 
 /* RabbitMQ's equivalence check for a redeclared queue. */

@@ -248,18 +248,8 @@ static void queues_send(shard *s, uint32_t to, uint16_t kind, const void *head, 
 static bool queues_int_argument(amqp_table args, const char *key, uint64_t *out)
 {
     amqp_field v;
-    if (!amqp_table_get(args, amqp_cstr(key), &v)) return false;
     int64_t n;
-    switch (v.type) {
-    case AMQP_FIELD_INT8: n = v.v.i8; break;
-    case AMQP_FIELD_UINT8: n = v.v.u8; break;
-    case AMQP_FIELD_INT16: n = v.v.i16; break;
-    case AMQP_FIELD_UINT16: n = v.v.u16; break;
-    case AMQP_FIELD_INT32: n = v.v.i32; break;
-    case AMQP_FIELD_UINT32: n = v.v.u32; break;
-    case AMQP_FIELD_INT64: n = v.v.i64; break;
-    default: return false;
-    }
+    if (!amqp_table_get(args, amqp_cstr(key), &v) || !amqp_field_int64(&v, &n)) return false;
     if (n < 0) return false;
     *out = (uint64_t)n;
     return true;
