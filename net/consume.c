@@ -89,7 +89,7 @@ static route_vhost *consume_vhost(conn *c)
 }
 
 /* The queue a method names, with RabbitMQ's 404 and 405 on the channel. */
-static const route_queue_info *consume_queue(conn *c, session_channel *ch, uint32_t method,
+const route_queue_info *session_queue_lookup(conn *c, session_channel *ch, uint32_t method,
                                              amqp_bytes name)
 {
     route_queue *q = route_queue_find(consume_vhost(c), name);
@@ -249,7 +249,7 @@ static void consume_basic_consume(conn *c, session_channel *ch, const amqp_basic
         reply_to_consume(c, ch, a);
         return;
     }
-    const route_queue_info *qi = consume_queue(c, ch, AMQP_BASIC_CONSUME, a->queue);
+    const route_queue_info *qi = session_queue_lookup(c, ch, AMQP_BASIC_CONSUME, a->queue);
     if (qi == NULL) return;
     amqp_bytes tag = a->consumer_tag;
     char generated[32];
@@ -414,7 +414,7 @@ void consume_deliver(shard *s, const queues_delivery *d)
 
 static void consume_basic_get(conn *c, session_channel *ch, const amqp_basic_get *a)
 {
-    const route_queue_info *qi = consume_queue(c, ch, AMQP_BASIC_GET, a->queue);
+    const route_queue_info *qi = session_queue_lookup(c, ch, AMQP_BASIC_GET, a->queue);
     if (qi == NULL) return;
     ch->wait.no_ack_get = a->no_ack;
     consume_wait(c, ch, AMQP_BASIC_GET, false);
@@ -458,7 +458,7 @@ void get_answered(shard *s, uint64_t cookie, const queues_delivery *d)
 
 static void consume_queue_purge(conn *c, session_channel *ch, const amqp_queue_purge *a)
 {
-    const route_queue_info *qi = consume_queue(c, ch, AMQP_QUEUE_PURGE, a->queue);
+    const route_queue_info *qi = session_queue_lookup(c, ch, AMQP_QUEUE_PURGE, a->queue);
     if (qi == NULL) return;
     consume_wait(c, ch, AMQP_QUEUE_PURGE, a->nowait);
     queues_purge(c->shard, qi->shard, qi->queue_id, consume_cookie(c, ch->id));

@@ -168,24 +168,8 @@ static void declare_bind(conn *c, session_channel *ch, uint32_t method, amqp_byt
 
 static void declare_queue_passive(conn *c, session_channel *ch, const amqp_queue_declare *a)
 {
-    route_queue *q = route_queue_find(declare_vhost(c), a->queue);
-    if (q == NULL) {
-        session_close_channel(c, ch, AMQP_REPLY_NOT_FOUND, AMQP_QUEUE_DECLARE,
-                              "no queue '%.*s' in vhost '%s'", (int)a->queue.len,
-                              (const char *)a->queue.data, session_of(c)->vhost);
-        return;
-    }
-    const route_queue_info *qi = route_queue_info_of(q);
-    if (qi->exclusive && qi->owner_conn_id != session_conn_id(c)) {
-        session_close_channel(c, ch, AMQP_REPLY_RESOURCE_LOCKED, AMQP_QUEUE_DECLARE,
-                              "cannot obtain exclusive access to locked queue '%.*s' in vhost "
-                              "'%s'. It could be originally declared on another connection or "
-                              "the exclusive property value does not match that of the "
-                              "original declaration.",
-                              (int)a->queue.len, (const char *)a->queue.data,
-                              session_of(c)->vhost);
-        return;
-    }
+    const route_queue_info *qi = session_queue_lookup(c, ch, AMQP_QUEUE_DECLARE, a->queue);
+    if (qi == NULL) return;
     ch->wait.method = AMQP_QUEUE_DECLARE;
     ch->wait.stage = DECLARE_STAGE_STATS;
     ch->wait.nowait = a->nowait;

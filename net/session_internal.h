@@ -38,6 +38,13 @@ session_channel *session_channel_get(session *s, uint16_t id);
 void session_channel_free(conn *c, session_channel *ch);
 void session_on_channel_frame_method(conn *c, uint16_t id, const amqp_method *m);
 
+/* The queue a method names on this shard's replica; NULL after closing the
+ * channel with RabbitMQ's 404 (missing) or 405 (another connection's
+ * exclusive queue). In net/consume.c. */
+struct route_queue_info;
+const struct route_queue_info *session_queue_lookup(conn *c, session_channel *ch, uint32_t method,
+                                                    amqp_bytes name);
+
 /* Exchanges, queues, bindings (net/declare.c): true when m was one of them. */
 bool declare_method(conn *c, session_channel *ch, const amqp_method *m);
 /* The connection is closing: its exclusive queues are deleted. */
