@@ -567,7 +567,14 @@ static void shard_wait(shard *s)
                         atomic_load(&s->stop_requested) != s->stopping;
     /* Dekker with the producers: flag asleep, then re-check the inbound rings (core/mbox.c). */
     if (work_pending || !mbox_sleep_prepare(s->mesh, s->id)) {
-        io_uring_submit(&s->ring);
+        /* With DEFER_TASKRUN, completions that arrive as task work (a socket
+         * becoming readable under an armed multishot recv, a send finishing)
+         * are posted only when the ring is entered with GETEVENTS: a plain
+         * submit here would leave a consumer's acks unread for as long as a
+         * busy publisher keeps this shard from sleeping. */
+        int rc = io_uring_submit_and_get_events(&s->ring);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            shard_fatal(s, "io_uring_submit_and_get_events", -rc);
         return;
     }
     struct io_uring_cqe *cqe;
