@@ -6,4 +6,5 @@ libringmq_a_SOURCES += \
 	store/ready.c store/ready.h \
 	store/unacked.c store/unacked.h \
 	store/consumers.c store/consumers.h \
-	store/queue.c store/queue.h
+	store/queue.c store/queue.h \
+	store/record.c store/record.h

@@ -15,3 +15,8 @@ check_PROGRAMS += tests/store/test_queue_model
 tests_store_test_queue_model_SOURCES = tests/store/test_queue_model.c tests/store/store_util.h
 tests_store_test_queue_model_LDADD = $(TEST_LIBS)
 TESTS += tests/store/test_queue_model
+
+check_PROGRAMS += tests/store/test_record
+tests_store_test_record_SOURCES = tests/store/test_record.c
+tests_store_test_record_LDADD = $(TEST_LIBS)
+TESTS += tests/store/test_record
