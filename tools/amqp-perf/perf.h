@@ -201,6 +201,7 @@ typedef struct perf_producer {
     uint32_t index;
     uint32_t queue_index; /* with a queue pattern: the queue it feeds */
     perf_counters ctr;
+    uint64_t done_ns; /* when it finished publishing (confirms included) */
     bool done, failed;
     char error[512];
 } perf_producer;
@@ -249,6 +250,7 @@ typedef struct perf_sample {
 
 typedef struct perf_totals {
     double elapsed_s;
+    double publish_elapsed_s; /* start to the last producer's end */
     uint64_t published, confirmed, nacked, returned, consumed, foreign;
     perf_hist latency, confirm_latency;
     bool verified, verify_ok;

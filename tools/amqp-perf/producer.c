@@ -220,6 +220,7 @@ void *perf_producer_main(void *arg)
             prod_fail(p, s.conn.error);
         else prod_loop(p, &s);
     }
+    p->done_ns = perf_now_ns();
     perf_conn_close(&s.conn);
     free(s.msg);
     free(s.sent_ns);

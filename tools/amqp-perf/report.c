@@ -95,6 +95,7 @@ void perf_report_json(FILE *out, const perf_opts *o, const perf_totals *t)
     fputs("{\"id\": \"", out);
     perf_json_string(out, o->id);
     fprintf(out, "\", \"scenario\": \"throughput\", \"elapsed_s\": %.3f", t->elapsed_s);
+    fprintf(out, ", \"publish_elapsed_s\": %.3f", t->publish_elapsed_s);
     fprintf(out, ", \"producers\": %u, \"consumers\": %u, \"size_bytes\": %u", o->producers,
             o->consumers, o->size_bytes);
     fprintf(out, ", \"published\": %llu, \"confirmed\": %llu, \"nacked\": %llu",

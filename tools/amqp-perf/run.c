@@ -380,6 +380,11 @@ int perf_throughput(const perf_opts *o)
     perf_totals *t = s.cur;
     run_collect(&r, t);
     t->elapsed_s = (double)(end_ns - r.start_ns) / 1e9;
+    for (uint32_t i = 0; i < o->producers; i++) {
+        uint64_t done_ns = pt[i] != 0 ? r.producers[i].done_ns : 0;
+        double s_i = done_ns > r.start_ns ? (double)(done_ns - r.start_ns) / 1e9 : t->elapsed_s;
+        if (s_i > t->publish_elapsed_s) t->publish_elapsed_s = s_i;
+    }
     int out_rc = run_output(&r, &s, t);
     run_free(&r);
     free(pt), free(ct), free(s.samples), free(s.prev), free(s.cur), free(s.lat), free(s.clat);
