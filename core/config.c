@@ -52,6 +52,8 @@ typedef enum {
     CONFIG_KEY_CHANNEL_MAX,
     CONFIG_KEY_HEARTBEAT,
     CONFIG_KEY_MESSAGE_SIZE,
+    CONFIG_KEY_SEGMENT_SIZE,
+    CONFIG_KEY_DIRECT_IO,
     CONFIG_KEY_COUNT,
 } config_key_id;
 
@@ -63,7 +65,7 @@ typedef struct {
     config_setter *set;
 } config_key;
 
-static const char *const config_sections[] = {"server", "shards", "placement", "amqp"};
+static const char *const config_sections[] = {"server", "shards", "placement", "amqp", "storage"};
 
 static bool config_fail(config_reason *why, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -369,6 +371,23 @@ static bool config_set_message_size(config *cfg, const char *value, config_reaso
     return true;
 }
 
+static bool config_set_segment_size(config *cfg, const char *value, config_reason *why)
+{
+    uint64_t bytes = 0;
+    if (!config_size(value, LIMIT_SEGMENT_BYTES_MIN, LIMIT_SEGMENT_BYTES_MAX, &bytes, why)) return false;
+    if (bytes % 4096u != 0) return config_fail(why, "'%.64s' is not a multiple of 4096 bytes", value);
+    cfg->segment_bytes = bytes;
+    return true;
+}
+
+static bool config_set_direct_io(config *cfg, const char *value, config_reason *why)
+{
+    if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0) cfg->direct_io = true;
+    else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0) cfg->direct_io = false;
+    else return config_fail(why, "'%.64s' is not true or false", value);
+    return true;
+}
+
 static const config_key config_keys[CONFIG_KEY_COUNT] = {
     [CONFIG_KEY_BIND] = {"server", "bind", "bind", "ADDR", config_set_bind},
     [CONFIG_KEY_PORT] = {"server", "port", "port", "N", config_set_port},
@@ -382,6 +401,9 @@ static const config_key config_keys[CONFIG_KEY_COUNT] = {
     [CONFIG_KEY_HEARTBEAT] = {"amqp", "heartbeat", "heartbeat", "S", config_set_heartbeat},
     [CONFIG_KEY_MESSAGE_SIZE] = {"amqp", "max_message_size", "max-message-size", "BYTES",
                                  config_set_message_size},
+    [CONFIG_KEY_SEGMENT_SIZE] = {"storage", "segment_size", "segment-size", "BYTES",
+                                 config_set_segment_size},
+    [CONFIG_KEY_DIRECT_IO] = {"storage", "direct_io", "direct-io", "BOOL", config_set_direct_io},
 };
 
 void config_defaults(config *cfg)
@@ -398,6 +420,8 @@ void config_defaults(config *cfg)
     cfg->frame_max = LIMIT_FRAME_BYTES_DEFAULT;
     cfg->channel_max = LIMIT_CHANNELS_DEFAULT;
     cfg->heartbeat_s = LIMIT_HEARTBEAT_S_DEFAULT;
+    cfg->segment_bytes = LIMIT_SEGMENT_BYTES_DEFAULT;
+    cfg->direct_io = true;
     cfg->message_bytes_max = LIMIT_MESSAGE_BYTES_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
     ASSERT(cfg->shards >= 1 && cfg->shards <= LIMIT_SHARDS_MAX);

@@ -32,6 +32,8 @@ typedef struct {
     uint16_t channel_max;
     uint16_t heartbeat_s;            /* seconds, 0 disables */
     uint32_t message_bytes_max;      /* bytes */
+    uint64_t segment_bytes;          /* segment log file size, bytes (multiple of 4096) */
+    bool direct_io;                  /* O_DIRECT for the segment log where the filesystem allows */
     log_level log_level;
 } config;
 

@@ -32,6 +32,9 @@
 #define LIMIT_PATH_BYTES_MAX 4096u        /* file and directory paths */
 #define LIMIT_NAME_BYTES_MAX 255u         /* queue, exchange, vhost names (shortstr) */
 #define LIMIT_CONFIG_FILE_BYTES_MAX 1048576u /* whole INI file, bytes (1 MiB) */
+#define LIMIT_SEGMENT_BYTES_DEFAULT (64ull << 20) /* segment log file size, bytes (64 MiB) */
+#define LIMIT_SEGMENT_BYTES_MIN (64ull << 10)     /* smallest segment_size accepted, bytes */
+#define LIMIT_SEGMENT_BYTES_MAX (4ull << 30)      /* largest segment_size accepted, bytes */
 #define LIMIT_CONFIG_CHANNELS_MAX 65535u  /* largest channel_max accepted: the wire field is a short */
 
 STATIC_ASSERT(LIMIT_FRAME_BYTES_MIN <= LIMIT_FRAME_BYTES_DEFAULT, "default frame_max below minimum");

@@ -208,6 +208,25 @@ static void test_size_suffixes(void **state)
                "t.conf:2: key 'max_message_size': '0G' is out of range 1..536870912 bytes");
 }
 
+static void test_storage_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(cfg.segment_bytes, 64u << 20);
+    assert_true(cfg.direct_io);
+    load_ok("[storage]\nsegment_size = 1M\ndirect_io = false\n");
+    assert_int_equal(cfg.segment_bytes, 1u << 20);
+    assert_false(cfg.direct_io);
+    setup(NULL);
+    load_fails("[storage]\nsegment_size = 65537\n",
+               "t.conf:2: key 'segment_size': '65537' is not a multiple of 4096 bytes");
+    setup(NULL);
+    load_fails("[storage]\nsegment_size = 4K\n",
+               "t.conf:2: key 'segment_size': '4K' is out of range 65536..4294967296 bytes");
+    setup(NULL);
+    load_fails("[storage]\ndirect_io = maybe\n",
+               "t.conf:2: key 'direct_io': 'maybe' is not true or false");
+}
+
 static void test_size_errors(void **state)
 {
     (void)state;
@@ -760,6 +779,7 @@ int main(void)
         cmocka_unit_test_setup(test_amqp_keys, setup),
         cmocka_unit_test_setup(test_amqp_upper_bounds, setup),
         cmocka_unit_test_setup(test_size_suffixes, setup),
+        cmocka_unit_test_setup(test_storage_keys, setup),
         cmocka_unit_test_setup(test_size_errors, setup),
         cmocka_unit_test_setup(test_shards_count, setup),
         cmocka_unit_test_setup(test_cpus_list_forms, setup),
