@@ -128,6 +128,16 @@ STATIC_ASSERT((LIMIT_ROUTE_MAP_SLOTS_MIN & (LIMIT_ROUTE_MAP_SLOTS_MIN - 1u)) == 
 #define LIMIT_TOPO_ARGUMENTS_BYTES_MAX 16384u /* arguments table of a declare or bind, bytes */
 STATIC_ASSERT(LIMIT_TOPO_ARGUMENTS_BYTES_MAX + 2048u <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "topology record fits a mailbox record");
 
+/* Definitions journal (store/defs.c). */
+#define LIMIT_DEFS_COMPACT_RECORDS_MIN 1024u /* records in the file before compaction is considered */
+#define LIMIT_DEFS_QUEUE_ID_BLOCK 4096u      /* queue ids the sequencer reserves per journal write */
+#define LIMIT_DEFS_FIXED_BYTES 32u           /* a definition record's fixed payload part, bytes */
+/* A definition record's payload, bytes: the fixed part, five names (vhost, name, destination,
+ * routing key, exchange type), each a shortstr, and an arguments table. */
+#define LIMIT_DEFS_PAYLOAD_BYTES_MAX                                                               \
+    (LIMIT_DEFS_FIXED_BYTES + 5u * LIMIT_SHORTSTR_BYTES_MAX + LIMIT_TOPO_ARGUMENTS_BYTES_MAX)
+STATIC_ASSERT(LIMIT_DEFS_COMPACT_RECORDS_MIN >= 2u, "compaction needs a few records");
+
 /* Queue structure (store/queue.c, store/ready.c, store/unacked.c, store/consumers.c). */
 #define LIMIT_CONSUMER_TAG_BYTES_MAX 255u     /* consumer tags are shortstrs */
 #define LIMIT_QUEUE_CONSUMERS_MAX (1u << 20)  /* consumers on one queue; more is RESOURCE_ERROR */

@@ -8,3 +8,4 @@ libringmq_a_SOURCES += \
 	store/consumers.c store/consumers.h \
 	store/queue.c store/queue.h \
 	store/record.c store/record.h
+libringmq_a_SOURCES += store/defs.c store/defs.h
