@@ -122,6 +122,12 @@ static void session_close_connection_v(conn *c, uint16_t code, uint32_t method_i
     session_send_method(c, 0, &m);
     s->phase = SESSION_CLOSING;
     timer_arm(&c->shard->timers, &c->heartbeat_timer, c->shard->now_ms + LIMIT_CLOSE_OK_WAIT_MS);
+    /* As in RabbitMQ, the channels end with connection.close, not with close-ok: their
+     * consumers go and their unacked deliveries are requeued now, so a peer that is slow to
+     * answer holds nothing meanwhile, and an auto-delete queue it consumed from goes, also
+     * when the broker stops. */
+    for (uint32_t i = 0; i < s->channel_slots; i++)
+        if (s->channels[i] != NULL) consume_channel_closed(c, s->channels[i]);
 }
 
 void session_close_connection(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
