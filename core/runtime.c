@@ -3,7 +3,10 @@
  * shards, waits until every shard has created its ring and listener (so that
  * ring fds are valid targets for IORING_OP_MSG_RING and the port is bound
  * before we say we are ready), then waits for signals with sigwaitinfo. All
- * signals are blocked in every thread, so delivery is synchronous here.
+ * signals are blocked in every thread, so delivery is synchronous here. It
+ * also opens the definitions journal before the shards start, so that every
+ * shard rebuilds the durable topology before it accepts a connection, and
+ * closes it after they have stopped.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -18,6 +21,7 @@
 #include "net/declare.h"
 #include "net/reply_to.h"
 #include "route/topo.h"
+#include "store/defs.h"
 #include "store/queues.h"
 
 #include <errno.h>
@@ -109,6 +113,15 @@ int runtime_run(const config *cfg)
         LOG_ERROR("cannot open the user store in %s: %s", cfg->data_dir, aerr.text);
         return 1;
     }
+    /* Durable definitions: read once here; every shard applies them before it accepts. */
+    store_defs_config dcfg = {.dir = cfg->data_dir};
+    store_defs_error derr;
+    rt.defs = store_defs_open(&dcfg, &derr);
+    if (rt.defs == NULL) {
+        LOG_ERROR("cannot open the definitions journal in %s: %s", cfg->data_dir, derr.text);
+        return 1;
+    }
+    if (!topo_recover_prepare(rt.defs, cfg, rt.auth, rt.shard_count)) return 1;
     int rc = io_uring_queue_init(64, &runtime_wake_ring, 0);
     if (rc < 0) {
         LOG_ERROR("io_uring_queue_init: %s", strerror(-rc));
@@ -154,6 +167,7 @@ int runtime_run(const config *cfg)
     pthread_barrier_destroy(&rt.rings_ready);
     free(rt.shards);
     mbox_mesh_destroy(rt.mesh);
+    store_defs_close(rt.defs);
     auth_store_close(rt.auth);
     LOG_INFO("stopped");
     return status;

@@ -18,6 +18,8 @@ struct runtime {
     uint32_t shard_count;
     shard *shards;
     mbox_mesh *mesh;
+    struct store_defs *defs;       /* definitions journal: read by every shard at start, then
+                                      written by shard 0 (the topology sequencer) only */
     pthread_barrier_t rings_ready; /* every shard's ring_fd is published */
     _Atomic bool alarm;            /* a resource alarm is raised: block publishers */
     _Atomic uint32_t alarm_epoch;  /* bumped on every change, so shards notice */

@@ -635,8 +635,9 @@ void *shard_main(void *arg)
     shard_ring_setup(s);
     shard_slab_init(s);
     timer_heap_init(&s->timers);
-    s->topo = topo_create(s);
+    s->now_ms = timer_now_ms(); /* recovered queues arm their x-expires timers from it */
     s->queues = queues_create(s);
+    s->topo = topo_create(s); /* recovers the durable definitions: creates the queues we own */
     shard_listen(s);
     pthread_barrier_wait(&s->rt->rings_ready);
     s->now_ms = timer_now_ms();

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <xxhash.h>
 
 enum {
     DECLARE_STAGE_TOPO = 1,  /* waiting for every shard to apply a change */
@@ -74,25 +73,6 @@ static void declare_wait(conn *c, session_channel *ch, uint32_t method, bool now
     topo_submit(c->shard, req, declare_cookie(c, ch->id));
     /* Hold input only while the answer is still out (a lone shard answers at once). */
     if (ch->wait.method != 0 && !session_of(c)->input_blocked) session_block_input(c);
-}
-
-/* Owner shard of a new queue: a config pin, else XXH3(vhost, name) modulo the shards. */
-static uint32_t declare_queue_shard(conn *c, amqp_bytes name)
-{
-    const config *cfg = c->shard->cfg;
-    const char *vhost = session_of(c)->vhost;
-    for (uint32_t i = 0; i < cfg->placement_pins_count; i++) {
-        const config_placement_pin *pin = &cfg->placement_pins[i];
-        if (strcmp(pin->vhost, vhost) == 0 && strlen(pin->queue) == name.len &&
-            memcmp(pin->queue, name.data, name.len) == 0)
-            return pin->shard;
-    }
-    uint8_t key[2 * LIMIT_NAME_BYTES_MAX + 1];
-    size_t vhost_len = strlen(vhost);
-    memcpy(key, vhost, vhost_len);
-    key[vhost_len] = 0; /* the NUL separates vhost and name */
-    memcpy(key + vhost_len + 1, name.data, name.len);
-    return (uint32_t)(XXH3_64bits(key, vhost_len + 1 + name.len) % c->shard->rt->shard_count);
 }
 
 static void declare_send_queue_ok(conn *c, session_channel *ch, amqp_bytes name,
@@ -258,7 +238,8 @@ static void declare_queue(conn *c, session_channel *ch, const amqp_queue_declare
         qname = (amqp_bytes){(const uint8_t *)name, 8 + sizeof(rnd)};
         owner = c->shard->id; /* server-named queues live with their declarer */
     } else {
-        owner = declare_queue_shard(c, qname);
+        owner = topo_queue_placement(c->shard->cfg, c->shard->rt->shard_count,
+                                     amqp_cstr(session_of(c)->vhost), qname);
     }
     topo_request req = {.op = TOPO_QUEUE_DECLARE,
                         .vhost = amqp_cstr(session_of(c)->vhost),

@@ -94,6 +94,7 @@ typedef struct route_binding_spec {
     amqp_bytes routing_key;
     amqp_table arguments;     /* validated table entries */
     uint64_t conn_id;         /* requesting connection, or ROUTE_CONN_ANY */
+    bool keep_source;         /* remove: never auto-delete the source (taking back a bind) */
 } route_binding_spec;
 
 /* Called for every exchange deleted by a cascade (auto-delete) just before it
@@ -166,6 +167,9 @@ bool route_binding_add(route_vhost *vh, const route_binding_spec *spec, bool *cr
 bool route_binding_remove(route_vhost *vh, const route_binding_spec *spec, bool *removed,
                           route_error *err);
 bool route_binding_exists(const route_vhost *vh, const route_binding_spec *spec);
+/* A binding's arguments in the order bindings are compared in (entries stably sorted by key,
+ * RabbitMQ's keysort): malloc'd, the caller frees it; NULL for an empty table. */
+uint8_t *route_binding_arguments_canonical(amqp_table arguments, uint32_t *len_out);
 
 /* --- publish ----------------------------------------------------------- */
 

@@ -198,7 +198,7 @@ bool route_binding_remove(route_vhost *vh, const route_binding_spec *spec, bool 
     if (b == NULL) return true; /* RabbitMQ: unbinding a missing binding is ok */
     binding_free(vh, b);
     *removed = true;
-    route__maybe_auto_delete(vh, e.source);
+    if (!spec->keep_source) route__maybe_auto_delete(vh, e.source);
     return true;
 }
 
@@ -213,6 +213,12 @@ bool route_binding_exists(const route_vhost *vh, const route_binding_spec *spec)
     bool found = binding_find(vh, &e, spec->routing_key, args, args_len) != NULL;
     free(args);
     return found;
+}
+
+uint8_t *route_binding_arguments_canonical(amqp_table arguments, uint32_t *len_out)
+{
+    ASSERT(len_out != NULL);
+    return route__args_sorted_copy(arguments, len_out);
 }
 
 void route__bindings_drop_for_exchange(route_vhost *vh, route_exchange *x)

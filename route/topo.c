@@ -9,6 +9,14 @@
  *   DONE   any shard -> requester: "applied".
  * The requester completes when it has applied the change itself and every
  * other shard has said DONE.
+ *
+ * Durability: the sequencer writes every change that creates or removes
+ * something durable to the definitions journal (store/defs.h) after applying
+ * it and before spreading it, auto-delete cascades included. A declare or
+ * bind it cannot write is taken back and answered 541; a delete it cannot
+ * write is spread (every replica must agree) and answered 541. At start every
+ * shard applies the journal's live set to its replicas (topo_create, see
+ * route/topo_recover.c), so replicas start identical.
  */
 #include "route/topo.h"
 
@@ -19,18 +27,21 @@
 #include "net/amqp_table.h"
 #include "net/amqp_types.h"
 #include "route/route_map.h"
+#include "store/defs.h"
 
 #include <mimalloc.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 enum {
     TOPO_KIND_REQ = 1,
     TOPO_KIND_APPLY = 2,
     TOPO_KIND_RESULT = 3,
     TOPO_KIND_DONE = 4,
-    TOPO_SEQUENCER_SHARD = 0,
+    TOPO_SEQUENCER_SHARD = TOPO_SEQUENCER_SHARD_ID,
 };
 
 enum {
@@ -74,13 +85,26 @@ typedef struct {
     topo_reply reply;
 } topo_pending;
 
+/* An exchange deleted by an auto-delete cascade while the sequencer applied a change. */
+typedef struct {
+    uint8_t name_len;
+    uint8_t name[LIMIT_NAME_BYTES_MAX];
+} topo_cascade;
+
 struct topo {
     shard *s;
     route_vhost **vhosts;
     uint32_t vhost_count;
     route_map pending;
     uint64_t req_id_next;
-    uint64_t queue_id_next; /* shard 0 only */
+    /* Shard 0 only: */
+    uint64_t queue_id_next;
+    uint64_t queue_ids_reserved; /* ids below this are recorded as taken in the journal */
+    store_defs *defs;            /* NULL: nothing is durable (no journal) */
+    bool capturing;              /* record durable exchanges deleted by cascades */
+    topo_cascade *cascades;
+    uint32_t cascades_count, cascades_capacity;
+    bool reserve_warned;
 };
 
 static topo_done_fn topo_done_cb;
@@ -91,6 +115,46 @@ void topo_set_callbacks(topo_done_fn done, topo_queue_fn queue)
     ASSERT(done != NULL && queue != NULL);
     topo_done_cb = done;
     topo_queue_cb = queue;
+}
+
+/* The vhost hook on the sequencer: a durable exchange that an auto-delete cascade removed must
+ * leave the journal with it. The name is copied: the exchange is freed right after. */
+static void topo_on_exchange_deleted(void *ctx, const route_exchange_info *x)
+{
+    topo *t = ctx;
+    if (!t->capturing || !x->durable) return;
+    if (t->cascades_count == t->cascades_capacity) {
+        uint32_t capacity = t->cascades_capacity ? t->cascades_capacity * 2 : 4;
+        topo_cascade *c = mi_heap_realloc(t->s->heap, t->cascades, capacity * sizeof(*c));
+        ASSERT(c != NULL);
+        t->cascades = c;
+        t->cascades_capacity = capacity;
+    }
+    topo_cascade *c = &t->cascades[t->cascades_count++];
+    ASSERT(x->name.len <= LIMIT_NAME_BYTES_MAX);
+    c->name_len = (uint8_t)x->name.len;
+    memcpy(c->name, x->name.data, x->name.len);
+}
+
+/* Every shard: the journal's live set goes into the replicas, in the journal's order, so every
+ * replica ends up the same; the queues this shard owns are created (before any connection). */
+static void topo_recover_def(void *ctx, const store_defs_change *def)
+{
+    topo *t = ctx;
+    route_vhost *vh = topo_vhost(t, def->vhost);
+    ASSERT(vh != NULL); /* topo_recover_prepare dropped the vhosts that are gone */
+    const route_queue_info *qi = NULL;
+    route_error err;
+    if (!topo__apply_def(vh, def, &qi, &err)) {
+        LOG_ERROR("recovering a definition in vhost '%.*s' failed after its dry run: %s",
+                  (int)def->vhost.len, (const char *)def->vhost.data, err.text);
+        UNREACHABLE(); /* the dry run applied the same definitions to the same replicas */
+    }
+    if (qi == NULL || qi->shard != t->s->id) return;
+    LOG_DEBUG("recovered durable queue '%.*s' in vhost '%.*s' (id %llu)", (int)qi->name.len,
+              (const char *)qi->name.data, (int)def->vhost.len, (const char *)def->vhost.data,
+              (unsigned long long)qi->queue_id);
+    topo_queue_cb(t->s, def->vhost, qi, true);
 }
 
 topo *topo_create(shard *s)
@@ -106,6 +170,17 @@ topo *topo_create(shard *s)
     route_map_init(&t->pending);
     t->req_id_next = 1;
     t->queue_id_next = 1;
+    store_defs *defs = s->rt != NULL ? s->rt->defs : NULL;
+    if (defs == NULL) return t;
+    store_defs_each(defs, topo_recover_def, t);
+    if (s->id == TOPO_SEQUENCER_SHARD) {
+        t->defs = defs;
+        t->queue_id_next = store_defs_queue_id_next(defs);
+        ASSERT(t->queue_id_next >= 1);
+        t->queue_ids_reserved = t->queue_id_next; /* the next queue reserves a block */
+        for (uint32_t i = 0; i < n; i++)
+            route_vhost_set_deleted_hook(t->vhosts[i], topo_on_exchange_deleted, t);
+    }
     return t;
 }
 
@@ -113,8 +188,7 @@ void topo_destroy(topo *t)
 {
     for (uint32_t i = 0; i < t->vhost_count; i++) route_vhost_destroy(t->vhosts[i]);
     mi_free(t->vhosts);
-    route_map_iter it;
-    (void)it;
+    mi_free(t->cascades);
     route_map_free(&t->pending); /* pending entries die with the shard heap */
     mi_free(t);
 }
@@ -429,59 +503,249 @@ static void topo_pending_maybe_complete(topo *t, topo_pending *p)
     mi_free(p);
 }
 
+/* ---- the journal (shard 0) ---- */
+
+static bool topo_exchange_durable(const route_vhost *vh, amqp_bytes name)
+{
+    const route_exchange *x = route_exchange_find(vh, name);
+    return x != NULL && route_exchange_info_of(x)->durable;
+}
+
+/* Exclusive queues go with their connection, even when declared durable: never recorded. */
+static bool topo_queue_durable(const route_vhost *vh, amqp_bytes name)
+{
+    const route_queue *q = route_queue_find(vh, name);
+    if (q == NULL) return false;
+    const route_queue_info *qi = route_queue_info_of(q);
+    return qi->durable && !qi->exclusive;
+}
+
+/* Whether req creates or removes something the journal holds; asked before applying it (what
+ * a delete removes is gone after). Bindings are durable when both their ends are. */
+static bool topo_durable_target(const topo *t, const topo_request *req)
+{
+    const route_vhost *vh = t->defs != NULL ? topo_vhost(t, req->vhost) : NULL;
+    if (vh == NULL) return false;
+    switch (req->op) {
+    case TOPO_EXCHANGE_DECLARE: return req->durable;
+    case TOPO_QUEUE_DECLARE: return req->durable && !req->exclusive;
+    case TOPO_EXCHANGE_DELETE: return topo_exchange_durable(vh, req->name);
+    case TOPO_QUEUE_DELETE: return topo_queue_durable(vh, req->name);
+    case TOPO_BIND:
+    case TOPO_UNBIND:
+        return topo_exchange_durable(vh, req->name) &&
+               (req->destination_is_exchange ? topo_exchange_durable(vh, req->destination)
+                                             : topo_queue_durable(vh, req->destination));
+    }
+    UNREACHABLE();
+}
+
+static bool topo_op_creates(topo_op op)
+{
+    return op == TOPO_EXCHANGE_DECLARE || op == TOPO_QUEUE_DECLARE || op == TOPO_BIND;
+}
+
+/* The journal's form of an applied change. Binding arguments are canonical (*owned, to free). */
+static store_defs_change topo_change_of(const topo_request *req, const topo_reply *reply,
+                                        uint8_t **owned)
+{
+    static const store_defs_op ops[] = {
+        [TOPO_EXCHANGE_DECLARE] = STORE_DEFS_EXCHANGE_DECLARE,
+        [TOPO_EXCHANGE_DELETE] = STORE_DEFS_EXCHANGE_DELETE,
+        [TOPO_QUEUE_DECLARE] = STORE_DEFS_QUEUE_DECLARE,
+        [TOPO_QUEUE_DELETE] = STORE_DEFS_QUEUE_DELETE,
+        [TOPO_BIND] = STORE_DEFS_BIND,
+        [TOPO_UNBIND] = STORE_DEFS_UNBIND,
+    };
+    ASSERT(req->op >= TOPO_EXCHANGE_DECLARE && req->op <= TOPO_UNBIND);
+    store_defs_change c = {.op = ops[req->op], .vhost = req->vhost, .name = req->name};
+    *owned = NULL;
+    switch (req->op) {
+    case TOPO_EXCHANGE_DECLARE:
+    case TOPO_QUEUE_DECLARE:
+        c.type = req->type;
+        c.arguments = (amqp_bytes){req->arguments.data, req->arguments.len};
+        c.durable = req->durable;
+        c.auto_delete = req->auto_delete;
+        c.internal = req->internal;
+        c.queue_id = reply->queue_id;
+        c.queue_shard = reply->queue_shard;
+        break;
+    case TOPO_QUEUE_DELETE: c.queue_id = reply->queue_id; break;
+    case TOPO_EXCHANGE_DELETE: break;
+    case TOPO_BIND:
+    case TOPO_UNBIND: {
+        uint32_t len = 0;
+        *owned = route_binding_arguments_canonical(req->arguments, &len);
+        c.destination = req->destination;
+        c.destination_is_exchange = req->destination_is_exchange;
+        c.routing_key = req->routing_key;
+        c.arguments = (amqp_bytes){*owned, len};
+        break;
+    }
+    }
+    return c;
+}
+
+/* Takes back a declare or bind that could not be recorded: the replica is as before it. */
+static void topo_take_back(topo *t, const topo_request *req)
+{
+    route_vhost *vh = topo_vhost(t, req->vhost);
+    route_error err;
+    bool ok = false, changed = false;
+    switch (req->op) {
+    case TOPO_EXCHANGE_DECLARE: /* new: no bindings yet, nothing cascades */
+        ok = route_exchange_delete(vh, req->name, false, &changed, &err);
+        break;
+    case TOPO_QUEUE_DECLARE: { /* new: no bindings, no messages; its owner drops it */
+        topo_request del = {.op = TOPO_QUEUE_DELETE, .vhost = req->vhost, .name = req->name,
+                            .conn_id = ROUTE_CONN_ANY};
+        topo_reply r;
+        memset(&r, 0, sizeof(r));
+        ok = topo_apply_queue_delete(t, vh, &del, &r, &err);
+        changed = r.created;
+        break;
+    }
+    case TOPO_BIND: {
+        route_binding_spec spec = {.source = req->name,
+                                   .destination = req->destination,
+                                   .destination_is_exchange = req->destination_is_exchange,
+                                   .routing_key = req->routing_key,
+                                   .arguments = req->arguments,
+                                   .conn_id = ROUTE_CONN_ANY,
+                                   .keep_source = true};
+        ok = route_binding_remove(vh, &spec, &changed, &err);
+        break;
+    }
+    default: UNREACHABLE();
+    }
+    ASSERT(ok && changed);
+}
+
+static void topo_journal_failed(topo *t, const topo_request *req, bool durable, topo_reply *reply,
+                                const char *why)
+{
+    if (!durable && t->cascades_count == 0) {
+        /* Only the id reservation of a transient queue: it stands; ids may repeat after a
+         * restart until a reservation is written (transient queues leave nothing behind). */
+        if (!t->reserve_warned) LOG_ERROR("definitions journal: cannot reserve queue ids: %s", why);
+        t->reserve_warned = true;
+        return;
+    }
+    static const char *const verbs[] = {
+        [TOPO_EXCHANGE_DECLARE] = "declare exchange", [TOPO_EXCHANGE_DELETE] = "delete exchange",
+        [TOPO_QUEUE_DECLARE] = "declare queue",       [TOPO_QUEUE_DELETE] = "delete queue",
+        [TOPO_BIND] = "bind to exchange",             [TOPO_UNBIND] = "unbind from exchange",
+    };
+    bool take_back = topo_op_creates(req->op);
+    LOG_ERROR("definitions journal: cannot record: %s '%.*s' in vhost '%.*s' (%s): %s",
+              verbs[req->op], (int)req->name.len, (const char *)req->name.data,
+              (int)req->vhost.len, (const char *)req->vhost.data,
+              take_back ? "refused" : "done in memory only until the journal is written again",
+              why);
+    reply->reply_code = AMQP_REPLY_INTERNAL_ERROR;
+    snprintf(reply->text, sizeof(reply->text),
+             "cannot %s '%.*s' in vhost '%.*s' durably: the definitions journal failed (%.64s)",
+             verbs[req->op], (int)req->name.len, (const char *)req->name.data,
+             (int)req->vhost.len, (const char *)req->vhost.data, why);
+    if (!take_back) return; /* a delete has happened: every replica must see it */
+    topo_take_back(t, req);
+    reply->created = false;
+}
+
+/* Records an applied change (and the exchanges its cascade deleted) durably. On failure reply
+ * becomes 541, and a declare or bind is taken back (reply->created false). */
+static void topo_journal(topo *t, const topo_request *req, bool durable, topo_reply *reply)
+{
+    ASSERT(t->defs != NULL && reply->created);
+    uint32_t capacity = 2 + t->cascades_count;
+    store_defs_change stack[8];
+    store_defs_change *changes = capacity <= ARRAY_LEN(stack) ? stack : malloc(capacity * sizeof(*changes));
+    ASSERT(changes != NULL);
+    uint32_t n = 0;
+    uint8_t *owned = NULL;
+    uint64_t reserve = 0;
+    if (req->op == TOPO_QUEUE_DECLARE && reply->queue_id >= t->queue_ids_reserved) {
+        reserve = reply->queue_id + LIMIT_DEFS_QUEUE_ID_BLOCK;
+        changes[n++] = (store_defs_change){.op = STORE_DEFS_QUEUE_IDS, .queue_id = reserve};
+    }
+    if (durable) changes[n++] = topo_change_of(req, reply, &owned);
+    for (uint32_t i = 0; i < t->cascades_count; i++)
+        changes[n++] = (store_defs_change){
+            .op = STORE_DEFS_EXCHANGE_DELETE,
+            .vhost = req->vhost,
+            .name = {t->cascades[i].name, t->cascades[i].name_len},
+        };
+    ASSERT(n <= capacity);
+    store_defs_error err;
+    bool ok = n == 0 || store_defs_commit(t->defs, changes, n, &err);
+    free(owned);
+    if (changes != stack) free(changes);
+    if (ok && reserve != 0) t->queue_ids_reserved = reserve;
+    if (!ok) return topo_journal_failed(t, req, durable, reply, err.text);
+    if (durable && req->op == TOPO_QUEUE_DECLARE)
+        LOG_DEBUG("recorded durable queue '%.*s' in vhost '%.*s' (id %llu, shard %u)",
+                  (int)req->name.len, (const char *)req->name.data, (int)req->vhost.len,
+                  (const char *)req->vhost.data, (unsigned long long)reply->queue_id,
+                  reply->queue_shard);
+}
+
 /* ---- the sequencer (shard 0) ---- */
 
-/* Validates and applies req on shard 0, then spreads it. */
+/* Tells the requester (and, when something changed, every other shard). */
+static void topo_spread(topo *t, const topo_request *req, const topo_reply *reply,
+                        topo_wire *head)
+{
+    shard *s = t->s;
+    uint32_t origin = head->origin, shards = s->rt->shard_count;
+    head->reply_code = reply->reply_code;
+    head->queue_id = reply->queue_id;
+    head->queue_shard = reply->queue_shard;
+    if (reply->created) head->flags |= TOPO_F_CREATED;
+    if (reply->created) {
+        for (uint32_t to = 0; to < shards; to++) {
+            if (to == s->id) continue;
+            head->expected = to == origin ? shards - 2 : 0;
+            topo_send(s, to, TOPO_KIND_APPLY, req, head, to == origin ? reply->text : NULL);
+        }
+    } else if (origin != s->id) {
+        /* Nothing changed: only the requester hears back. */
+        topo_send(s, origin, TOPO_KIND_RESULT, req, head, reply->text);
+    }
+    if (origin != s->id) return;
+    topo_pending *p = topo_pending_find(t, head->req_id);
+    ASSERT(p != NULL);
+    p->reply = *reply;
+    p->applied = true;
+    p->expected = reply->created ? shards - 1 : 0;
+    topo_pending_maybe_complete(t, p);
+}
+
+/* Validates and applies req on shard 0, records it if durable, then spreads it. */
 static void topo_sequence(topo *t, const topo_request *req, uint32_t origin, uint64_t req_id,
                           bool quiet)
 {
-    shard *s = t->s;
-    ASSERT(s->id == TOPO_SEQUENCER_SHARD);
+    ASSERT(t->s->id == TOPO_SEQUENCER_SHARD);
     topo_reply reply;
     memset(&reply, 0, sizeof(reply));
     route_error err;
     err.reply_code = AMQP_REPLY_SUCCESS;
     err.text[0] = '\0';
+    bool durable = topo_durable_target(t, req);
+    t->cascades_count = 0;
+    t->capturing = t->defs != NULL;
+    bool ok = topo_apply(t, req, &reply, &err);
+    t->capturing = false;
+    reply.reply_code = ok ? AMQP_REPLY_SUCCESS : err.reply_code;
+    snprintf(reply.text, sizeof(reply.text), "%s", ok ? "" : err.text);
+    if (!ok) reply.created = false;
+    if (reply.created && t->defs != NULL) topo_journal(t, req, durable, &reply);
     topo_wire head;
     memset(&head, 0, sizeof(head));
     head.origin = origin;
     head.req_id = req_id;
     head.flags = quiet ? TOPO_F_QUIET : 0;
-    bool ok = topo_apply(t, req, &reply, &err);
-    reply.reply_code = ok ? AMQP_REPLY_SUCCESS : err.reply_code;
-    snprintf(reply.text, sizeof(reply.text), "%s", ok ? "" : err.text);
-    head.reply_code = reply.reply_code;
-    head.queue_id = reply.queue_id;
-    head.queue_shard = reply.queue_shard;
-    if (reply.created) head.flags |= TOPO_F_CREATED;
-    uint32_t shards = s->rt->shard_count;
-    if (!ok || !reply.created) {
-        /* Nothing changed: only the requester hears back. */
-        if (origin == s->id) {
-            topo_pending *p = topo_pending_find(t, req_id);
-            ASSERT(p != NULL);
-            p->reply = reply;
-            p->applied = true;
-            p->expected = 0;
-            topo_pending_maybe_complete(t, p);
-        } else {
-            topo_send(s, origin, TOPO_KIND_RESULT, req, &head, reply.text);
-        }
-        return;
-    }
-    for (uint32_t to = 0; to < shards; to++) {
-        if (to == s->id) continue;
-        head.expected = to == origin ? shards - 2 : 0;
-        topo_send(s, to, TOPO_KIND_APPLY, req, &head, NULL);
-    }
-    if (origin == s->id) {
-        topo_pending *p = topo_pending_find(t, req_id);
-        ASSERT(p != NULL);
-        p->reply = reply;
-        p->applied = true;
-        p->expected = shards - 1;
-        topo_pending_maybe_complete(t, p);
-    }
+    topo_spread(t, req, &reply, &head);
 }
 
 /* ---- mailbox handlers ---- */
@@ -501,7 +765,7 @@ static void topo_on_apply(shard *s, uint32_t from, const void *payload, uint32_t
     topo *t = s->topo;
     topo_request req;
     const topo_wire *w;
-    topo_decode(payload, bytes, &req, &w);
+    const char *text = topo_decode(payload, bytes, &req, &w);
     if (req.op == TOPO_BIND || req.op == TOPO_UNBIND || req.op == TOPO_QUEUE_DELETE)
         req.conn_id = ROUTE_CONN_ANY; /* checked by the sequencer already */
     topo_reply reply;
@@ -527,7 +791,8 @@ static void topo_on_apply(shard *s, uint32_t from, const void *payload, uint32_t
     }
     topo_pending *p = topo_pending_find(t, w->req_id);
     ASSERT(p != NULL);
-    p->reply.reply_code = AMQP_REPLY_SUCCESS;
+    p->reply.reply_code = w->reply_code; /* 541: applied, but not recorded in the journal */
+    snprintf(p->reply.text, sizeof(p->reply.text), "%.*s", (int)w->text_len, text);
     p->reply.created = w->flags & TOPO_F_CREATED;
     p->reply.queue_id = w->queue_id;
     p->reply.queue_shard = w->queue_shard;
@@ -605,4 +870,32 @@ void topo_submit(shard *s, const topo_request *req, uint64_t cookie)
 void topo_submit_quiet(shard *s, const topo_request *req)
 {
     topo_submit_common(s, req, 0, true);
+}
+
+bool topo_idle(const topo *t)
+{
+    for (uint32_t i = 0; i < t->pending.slots_count; i++) {
+        const topo_pending *p = t->pending.slots[i].value;
+        if (p != NULL && !p->applied) return false;
+    }
+    return true;
+}
+
+uint32_t topo_queue_placement(const config *cfg, uint32_t shard_count, amqp_bytes vhost,
+                              amqp_bytes name)
+{
+    ASSERT(shard_count >= 1 && vhost.len <= LIMIT_NAME_BYTES_MAX && name.len <= LIMIT_NAME_BYTES_MAX);
+    for (uint32_t i = 0; i < cfg->placement_pins_count; i++) {
+        const config_placement_pin *pin = &cfg->placement_pins[i];
+        if (amqp_bytes_equal(amqp_cstr(pin->vhost), vhost) &&
+            amqp_bytes_equal(amqp_cstr(pin->queue), name)) {
+            ASSERT(pin->shard < shard_count); /* config_validate */
+            return pin->shard;
+        }
+    }
+    uint8_t key[2 * LIMIT_NAME_BYTES_MAX + 1];
+    if (vhost.len > 0) memcpy(key, vhost.data, vhost.len);
+    key[vhost.len] = 0; /* the NUL separates vhost and name */
+    if (name.len > 0) memcpy(key + vhost.len + 1, name.data, name.len);
+    return (uint32_t)(XXH3_64bits(key, vhost.len + 1 + name.len) % shard_count);
 }

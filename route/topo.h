@@ -16,9 +16,13 @@
 
 #include "core/shard.h"
 #include "route/route.h"
+#include "store/defs.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The shard that validates, orders and records every topology change. */
+#define TOPO_SEQUENCER_SHARD_ID 0u
 
 typedef enum {
     TOPO_EXCHANGE_DECLARE = 1,
@@ -72,8 +76,30 @@ route_vhost *topo_vhost(const topo *t, amqp_bytes vhost);
 void topo_submit(shard *s, const topo_request *req, uint64_t cookie);
 /* A change nobody waits for (exclusive and auto-delete queue removal). */
 void topo_submit_quiet(shard *s, const topo_request *req);
+/* No change this shard submitted still waits for the sequencer to apply it (shutdown). */
+bool topo_idle(const topo *t);
 
 /* Registers the mailbox handlers; once, before the shards start. */
 void topo_register(void);
+
+/* Owner shard of a new queue: a placement pin of the config, else XXH3(vhost NUL name) modulo
+ * shard_count. (Server-named queues live on their declarer's shard instead.) */
+uint32_t topo_queue_placement(const config *cfg, uint32_t shard_count, amqp_bytes vhost,
+                              amqp_bytes name);
+
+/*
+ * Durable definitions (route/topo_recover.c). On the main thread, after the journal is open and
+ * before the shards start: drops the definitions of vhosts that no longer exist, gives queues
+ * whose owner shard no longer exists (fewer shards than when they were declared) a new owner,
+ * and applies the whole live set to scratch replicas, dropping what does not apply; each with a
+ * log line, and all durably. Then every shard's topo_create applies the same live set to its
+ * replicas and creates the queues it owns. False (logged) if the journal cannot be written.
+ */
+bool topo_recover_prepare(store_defs *defs, const config *cfg, const auth_store *auth,
+                          uint32_t shard_count);
+/* One definition of the live set into a replica; *queue is the new directory entry of a queue.
+ * Internal to route/topo*.c. */
+bool topo__apply_def(route_vhost *vh, const store_defs_change *def, const route_queue_info **queue,
+                     route_error *err);
 
 #endif

@@ -1,1 +1,2 @@
 libringmq_a_SOURCES += route/topo.c route/topo.h
+libringmq_a_SOURCES += route/topo_recover.c
