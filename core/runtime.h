@@ -23,6 +23,8 @@ struct runtime {
     pthread_barrier_t rings_ready; /* every shard's ring_fd is published */
     _Atomic bool alarm;            /* a resource alarm is raised: block publishers */
     _Atomic uint32_t alarm_epoch;  /* bumped on every change, so shards notice */
+    _Atomic uint32_t stop_closed;  /* stopping shards whose connections are all closed */
+    _Atomic uint32_t stop_exited;  /* shards other than the sequencer that left their loop */
 };
 
 /* Runs the broker until SIGTERM/SIGINT; returns the process exit status. */

@@ -584,6 +584,37 @@ static void shard_wait(shard *s)
         shard_fatal(s, "io_uring_submit_and_wait_timeout", -rc);
 }
 
+/*
+ * A stopping shard leaves its loop once the grace period is over, or once what the closed
+ * connections left behind has reached the topology sequencer (shard 0): closing a consumer's
+ * connection may delete an auto-delete queue on its owner shard, and a durable one's deletion
+ * must be in the definitions journal before the process ends, as RabbitMQ deletes them on a
+ * clean stop. So: every shard first closes its connections; once all have, a shard leaves when
+ * its inbound rings are empty and no change of its own waits for the sequencer; the sequencer
+ * leaves last.
+ */
+static bool shard_may_exit(shard *s)
+{
+    runtime *rt = s->rt;
+    ASSERT(s->stopping);
+    if (s->now_ms >= s->stop_deadline_ms) return true;
+    if (s->conn_count > 0) return false;
+    if (!s->stop_closed_counted) {
+        s->stop_closed_counted = true;
+        if (atomic_fetch_add(&rt->stop_closed, 1) + 1 == rt->shard_count)
+            for (uint32_t i = 0; i < rt->shard_count; i++)
+                if (i != s->id) runtime_wake_shard(rt, &s->ring, i);
+    }
+    uint32_t closed = atomic_load(&rt->stop_closed);
+    ASSERT(closed <= rt->shard_count);
+    if (closed < rt->shard_count) return false;
+    if (mbox_mesh_pending(s->mesh, s->id) || !topo_idle(s->topo)) return false;
+    for (uint32_t to = 0; to < rt->shard_count; to++)
+        if (s->overflow_head[to] != NULL) return false;
+    if (s->id != TOPO_SEQUENCER_SHARD_ID) return true;
+    return atomic_load(&rt->stop_exited) == rt->shard_count - 1;
+}
+
 static void shard_turn(shard *s)
 {
     s->now_ms = timer_now_ms();
@@ -645,8 +676,12 @@ void *shard_main(void *arg)
     LOG_DEBUG("shard started on CPU %d", s->cpu);
     for (;;) {
         shard_turn(s);
-        if (s->stopping && (s->conn_count == 0 || s->now_ms >= s->stop_deadline_ms)) break;
+        if (s->stopping && shard_may_exit(s)) break;
         shard_wait(s);
+    }
+    if (s->id != TOPO_SEQUENCER_SHARD_ID) {
+        atomic_fetch_add(&s->rt->stop_exited, 1);
+        runtime_wake_shard(s->rt, &s->ring, TOPO_SEQUENCER_SHARD_ID);
     }
     LOG_INFO("shard stopped: mailbox records sent %llu, received %llu, wake-ups sent %llu",
              (unsigned long long)s->mbox_records_sent, (unsigned long long)s->mbox_records_received,

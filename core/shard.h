@@ -80,6 +80,7 @@ typedef struct shard {
     uint64_t now_ms; /* loop time, refreshed once per turn */
 
     bool stopping;
+    bool stop_closed_counted; /* counted in runtime.stop_closed: our connections are closed */
     bool tearing_down; /* the loop has ended: no more mailbox traffic */
     uint64_t stop_deadline_ms;
     bool alarm_seen; /* the resource alarm state this shard last acted on */
