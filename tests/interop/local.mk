@@ -23,3 +23,6 @@ EXTRA_DIST += tests/interop/rmqc_client.c
 TESTS += tests/interop/test_queue_args.py
 TESTS += tests/interop/test_messaging_1shard.sh
 EXTRA_DIST += tests/interop/test_messaging_1shard.sh
+# Durable definitions across restarts (clean and SIGKILL), with 2 and 1 shards.
+TESTS += tests/interop/test_durable_topology.py tests/interop/test_durable_topology_1shard.sh
+EXTRA_DIST += tests/interop/test_durable_topology_1shard.sh
