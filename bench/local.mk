@@ -9,6 +9,7 @@ endif
 include bench/codec.mk
 include bench/route.mk
 include bench/queue.mk
+include bench/log.mk
 
 # bench/compare: ringmq against a private RabbitMQ node with amqp-perf (run
 # by hand, see bench/RESULTS.md); shipped, not part of `make check`.

@@ -156,4 +156,34 @@ STATIC_ASSERT(LIMIT_MBOX_INLINE_BYTES_MAX <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "inli
 #define LIMIT_PUBLISH_QUEUES_MAX 4096u      /* queues one publish may reach; past it the rest are dropped and logged */
 #define LIMIT_PUBLISHES_PER_TURN 256u      /* publishes one connection hands in per loop turn */
 
+/* Segment log (store/log.c); segment sizes are LIMIT_SEGMENT_BYTES_* above. */
+#define LIMIT_LOG_BLOCK_BYTES 4096u                   /* O_DIRECT alignment and write unit, bytes */
+#define LIMIT_LOG_WRITE_BUFFER_BYTES_INITIAL (1u << 20) /* a write buffer at open, bytes (1 MiB) */
+#define LIMIT_LOG_WRITE_BUFFER_BYTES (8u << 20) /* a write buffer grows to this during a flush, bytes */
+#define LIMIT_LOG_BODY_IOVS_MAX 16u             /* iovecs of one appended message body */
+#define LIMIT_LOG_WRITE_OP_BYTES_MAX (1u << 30) /* one write of a flush: results are ints, bytes */
+/* Room in a message record for the caller's encoding around the body: its fixed header, the
+ * exchange and routing key (shortstrs) and the content properties (one content-header frame). */
+#define LIMIT_LOG_MSG_HEADROOM_BYTES (2u << 20)
+/* A record payload, bytes: first slot, queue count and reserved (8), the queue ids, the message.
+ * Recovery reads a larger length as corrupt. */
+#define LIMIT_LOG_PAYLOAD_BYTES_MAX                                                                \
+    (8u + 8u * LIMIT_PUBLISH_QUEUES_MAX + LIMIT_LOG_MSG_HEADROOM_BYTES + LIMIT_MESSAGE_BYTES_MAX)
+#define LIMIT_LOG_RECOVERY_READ_BYTES (4u << 20) /* recovery reads segments in chunks of this, bytes */
+
+STATIC_ASSERT(LIMIT_SEGMENT_BYTES_DEFAULT % LIMIT_LOG_BLOCK_BYTES == 0, "segment size in blocks");
+STATIC_ASSERT(LIMIT_SEGMENT_BYTES_MIN % LIMIT_LOG_BLOCK_BYTES == 0, "segment size in blocks");
+STATIC_ASSERT(LIMIT_SEGMENT_BYTES_MIN <= LIMIT_SEGMENT_BYTES_DEFAULT, "segment minimum");
+STATIC_ASSERT(LIMIT_SEGMENT_BYTES_DEFAULT <= LIMIT_SEGMENT_BYTES_MAX, "segment maximum");
+STATIC_ASSERT(LIMIT_SEGMENT_BYTES_MAX <= (1ull << 32), "record offsets in a segment are u32");
+STATIC_ASSERT(LIMIT_LOG_WRITE_BUFFER_BYTES_INITIAL % LIMIT_LOG_BLOCK_BYTES == 0, "buffer in blocks");
+STATIC_ASSERT(LIMIT_LOG_WRITE_BUFFER_BYTES % LIMIT_LOG_BLOCK_BYTES == 0, "buffer in blocks");
+STATIC_ASSERT(LIMIT_LOG_WRITE_BUFFER_BYTES_INITIAL <= LIMIT_LOG_WRITE_BUFFER_BYTES, "buffer growth");
+STATIC_ASSERT(LIMIT_LOG_MSG_HEADROOM_BYTES >= 24u + 2u * LIMIT_SHORTSTR_BYTES_MAX + LIMIT_FRAME_BYTES_MAX,
+              "a message's properties and names fit the headroom");
+STATIC_ASSERT(LIMIT_LOG_PAYLOAD_BYTES_MAX + 64u < LIMIT_SEGMENT_BYTES_MAX, "a segment sized for one record stays addressable");
+STATIC_ASSERT(LIMIT_LOG_PAYLOAD_BYTES_MAX + 2u * LIMIT_LOG_BLOCK_BYTES <= LIMIT_LOG_WRITE_OP_BYTES_MAX,
+              "a record and a carried block fit one write");
+STATIC_ASSERT(LIMIT_LOG_WRITE_OP_BYTES_MAX <= 0x7fffffffu, "a write's result is an int");
+
 #endif

@@ -7,5 +7,6 @@ libringmq_a_SOURCES += \
 	store/unacked.c store/unacked.h \
 	store/consumers.c store/consumers.h \
 	store/queue.c store/queue.h \
-	store/record.c store/record.h
+	store/record.c store/record.h \
+	store/log.c store/log_open.c store/log.h store/log_int.h
 libringmq_a_SOURCES += store/defs.c store/defs.h

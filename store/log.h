@@ -86,8 +86,11 @@ store_log *store_log_open(const store_log_config *config, store_log_replay_fn *r
 void store_log_close(store_log *log);
 
 /* Appends a MSG record: queue_count (1 .. LIMIT_PUBLISH_QUEUES_MAX) target queue ids and the
- * message bytes. Returns false, appending nothing, when the write buffer is full while a flush is
- * in flight (the caller retries after store_log_flush_end) or the log is failed. */
+ * message bytes (at most LIMIT_LOG_BODY_IOVS_MAX iovecs; the record's payload at most
+ * LIMIT_LOG_PAYLOAD_BYTES_MAX). Returns false, appending nothing, when the write buffer is full
+ * while a flush is in flight (the caller retries after store_log_flush_end) or the log is failed
+ * (or, rarely, when no memory can be had for a huge record). A segment roll creates the next file
+ * here, synchronously. */
 bool store_log_append_msg(store_log *log, const uint64_t *queue_ids, uint16_t queue_count,
                           const struct iovec *body, int body_iov_count, bool needs_sync,
                           store_log_pos *pos_out, uint64_t *seq_out);
@@ -125,6 +128,7 @@ int store_log_flush_end(store_log *log, const store_log_io *io, const int *resul
  */
 int store_log_flush_sync(store_log *log);
 
+/* Both start at the open's seq_last: recovered records are on disk (and synced by the open). */
 uint64_t store_log_written_seq(const store_log *log); /* last record whose write completed */
 uint64_t store_log_durable_seq(const store_log *log); /* last record whose fdatasync completed */
 bool store_log_failed(const store_log *log);

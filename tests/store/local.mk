@@ -21,6 +21,11 @@ tests_store_test_record_SOURCES = tests/store/test_record.c
 tests_store_test_record_LDADD = $(TEST_LIBS)
 TESTS += tests/store/test_record
 
+check_PROGRAMS += tests/store/test_log
+tests_store_test_log_SOURCES = tests/store/test_log.c
+tests_store_test_log_LDADD = $(TEST_LIBS)
+TESTS += tests/store/test_log
+
 check_PROGRAMS += tests/store/test_defs
 tests_store_test_defs_SOURCES = tests/store/test_defs.c
 tests_store_test_defs_LDADD = $(TEST_LIBS)
