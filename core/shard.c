@@ -16,6 +16,7 @@
 #include "core/runtime.h"
 #include "net/conn.h"
 #include "route/topo.h"
+#include "store/persist.h"
 #include "store/queues.h"
 
 #include <arpa/inet.h>
@@ -203,6 +204,9 @@ static void shard_dispatch(shard *s, const struct io_uring_cqe *cqe)
         break;
     case SHARD_OP_CANCEL:
         conn_on_cancel_cqe(shard_conn_lookup(s, ud), cqe);
+        break;
+    case SHARD_OP_LOG:
+        persist_on_cqe(s, cqe);
         break;
     case SHARD_OP_WAKE:
     case SHARD_OP_NONE:
@@ -627,6 +631,7 @@ static void shard_turn(shard *s)
     shard_check_alarm(s);
     timer_run_due(&s->timers, s->now_ms, LIMIT_TIMERS_PER_TURN);
     queues_run(s);
+    persist_flush(s); /* before the sends: a confirm never precedes its sync anyway */
     shard_flush(s);
 }
 
@@ -645,6 +650,7 @@ static void shard_teardown(shard *s)
             mi_free(c);
         }
     }
+    persist_close(s);
     queues_destroy(s->queues);
     topo_destroy(s->topo);
     io_uring_queue_exit(&s->ring);
@@ -669,6 +675,9 @@ void *shard_main(void *arg)
     s->now_ms = timer_now_ms(); /* recovered queues arm their x-expires timers from it */
     s->queues = queues_create(s);
     s->topo = topo_create(s); /* recovers the durable definitions: creates the queues we own */
+    /* After the durable queues exist: the log's messages are replayed into them. */
+    s->now_ms = timer_now_ms();
+    persist_open(s, queues_recover);
     shard_listen(s);
     pthread_barrier_wait(&s->rt->rings_ready);
     s->now_ms = timer_now_ms();

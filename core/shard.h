@@ -32,6 +32,7 @@ typedef enum {
     SHARD_OP_SEND = 3,
     SHARD_OP_CANCEL = 4,
     SHARD_OP_WAKE = 5,
+    SHARD_OP_LOG = 6, /* segment log write or fdatasync (store/persist.c) */
 } shard_op;
 
 /* user_data = op | index << 8 | generation << 32. */
@@ -100,6 +101,7 @@ typedef struct shard {
 
     struct topo *topo;     /* replicas of the topology (route/topo.c) */
     struct queues *queues; /* the queues this shard owns (store/queues.c) */
+    struct persist *persist; /* its segment log and held confirms (store/persist.c) */
 
     _Atomic bool stop_requested;
 } shard;

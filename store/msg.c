@@ -1,6 +1,6 @@
 /*
  * Message allocation and reference counting (see store/msg.h). One mimalloc block per message:
- * the 40-byte header and the variable bytes behind it. The reference count is a plain integer:
+ * the 64-byte header and the variable bytes behind it. The reference count is a plain integer:
  * a message lives on one shard's thread, so nothing here is atomic. Invariant: refs >= 1 for as
  * long as anyone can reach the message; the unref that takes it to zero frees it.
  */
@@ -68,12 +68,73 @@ store_msg *store_msg_ref(store_msg *msg)
     return msg;
 }
 
+static _Thread_local store_msg_release_fn *msg_release_hook;
+
+void store_msg_set_release_hook(store_msg_release_fn *fn)
+{
+    msg_release_hook = fn;
+}
+
 void store_msg_unref(store_msg *msg)
 {
     ASSERT(msg != NULL);
     ASSERT(msg->refs >= 1);
     msg->refs--;
     if (msg->refs == 0) {
+        if (msg->log_queues > 0 && msg_release_hook != NULL) msg_release_hook(msg);
         mi_free(msg);
     }
+}
+
+uint32_t store_msg_wire_bytes(const store_msg *msg)
+{
+    ASSERT(msg != NULL);
+    return (uint32_t)sizeof(store_msg_wire) + msg->exchange_bytes + msg->routing_key_bytes +
+           msg->props_bytes + msg->body_bytes;
+}
+
+void store_msg_wire_write(uint8_t *out, const store_msg *msg)
+{
+    ASSERT(out != NULL && msg != NULL);
+    store_msg_wire w = {
+        .props_bytes = msg->props_bytes,
+        .body_bytes = msg->body_bytes,
+        .flags = (uint16_t)(msg->flags & (STORE_MSG_PERSISTENT | STORE_MSG_HAS_EXPIRATION)),
+        .priority = msg->priority,
+        .exchange_bytes = msg->exchange_bytes,
+        .routing_key_bytes = msg->routing_key_bytes,
+        .expiration_ms = msg->expiration_ms,
+    };
+    memcpy(out, &w, sizeof(w));
+    memcpy(out + sizeof(w), msg->data,
+           (size_t)msg->exchange_bytes + msg->routing_key_bytes + msg->props_bytes + msg->body_bytes);
+}
+
+bool store_msg_wire_read(const uint8_t *in, size_t avail, store_msg_params *params)
+{
+    ASSERT(in != NULL && params != NULL);
+    store_msg_wire w;
+    if (avail < sizeof(w)) return false;
+    memcpy(&w, in, sizeof(w));
+    uint64_t total = (uint64_t)sizeof(w) + w.exchange_bytes + w.routing_key_bytes + w.props_bytes +
+                     w.body_bytes;
+    if (total > avail || w.body_bytes > LIMIT_MESSAGE_BYTES_MAX) return false;
+    const uint8_t *b = in + sizeof(w);
+    memset(params, 0, sizeof(*params));
+    params->exchange = b;
+    params->exchange_bytes = w.exchange_bytes;
+    b += w.exchange_bytes;
+    params->routing_key = b;
+    params->routing_key_bytes = w.routing_key_bytes;
+    b += w.routing_key_bytes;
+    params->props = b;
+    params->props_bytes = w.props_bytes;
+    b += w.props_bytes;
+    params->body = b;
+    params->body_bytes = w.body_bytes;
+    params->persistent = (w.flags & STORE_MSG_PERSISTENT) != 0;
+    params->has_expiration = (w.flags & STORE_MSG_HAS_EXPIRATION) != 0;
+    params->expiration_ms = params->has_expiration ? w.expiration_ms : 0;
+    params->priority = w.priority;
+    return true;
 }

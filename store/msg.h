@@ -21,6 +21,7 @@
 
 #define STORE_MSG_PERSISTENT     0x1u /* delivery-mode 2 */
 #define STORE_MSG_HAS_EXPIRATION 0x2u /* expiration property present; expiration_ms holds it */
+#define STORE_MSG_RECOVERED      0x4u /* read back from the segment log at start: redelivered */
 
 typedef struct store_msg {
     uint32_t refs;
@@ -35,10 +36,22 @@ typedef struct store_msg {
     uint64_t publish_seq;   /* the publisher shard's sequence for this publish (for confirms) */
     uint64_t expiration_ms; /* per-message TTL from the expiration property, if HAS_EXPIRATION */
     uint64_t arrival_ms;    /* when this shard stored it (CLOCK_MONOTONIC ms), for TTLs */
-    uint8_t data[];         /* exchange, routing key, properties, body */
+    /* Where the shard's segment log holds it (store/log.h), when log_queues > 0: its record's
+     * slots are acked when the last reference goes, i.e. when no queue holds it any more. */
+    uint32_t log_segment;
+    uint32_t log_offset;
+    uint32_t log_slot;
+    uint16_t log_queues;
+    uint16_t reserved2;
+    uint8_t data[]; /* exchange, routing key, properties, body */
 } store_msg;
 
-STATIC_ASSERT_SIZE(store_msg, 48);
+STATIC_ASSERT_SIZE(store_msg, 64);
+
+/* Called with a message whose last reference goes while it is in the segment log (log_queues >
+ * 0), before it is freed. One per thread: each shard sets its own; NULL (tests) does nothing. */
+typedef void store_msg_release_fn(store_msg *msg);
+void store_msg_set_release_hook(store_msg_release_fn *fn);
 
 /* What store_msg_new copies. body == NULL leaves body_bytes of room for the caller to fill
  * through store_msg_body_mut (a body assembled from frames is then copied once). */
@@ -65,6 +78,28 @@ typedef struct store_msg_params {
 store_msg *store_msg_new(mi_heap_t *heap, const store_msg_params *params);
 store_msg *store_msg_ref(store_msg *msg);
 void store_msg_unref(store_msg *msg);
+
+/* The message as bytes, host byte order: the mailbox carries it between shards and the segment
+ * log stores it. A fixed header, then exchange, routing key, properties, body. */
+typedef struct store_msg_wire {
+    uint32_t props_bytes;
+    uint32_t body_bytes;
+    uint16_t flags;
+    uint8_t priority;
+    uint8_t exchange_bytes;
+    uint8_t routing_key_bytes;
+    uint8_t pad[3];
+    uint64_t expiration_ms;
+} store_msg_wire;
+
+STATIC_ASSERT_SIZE(store_msg_wire, 24);
+
+uint32_t store_msg_wire_bytes(const store_msg *msg);
+void store_msg_wire_write(uint8_t *out, const store_msg *msg);
+/* Reads the wire form in in[0 .. avail) into params (slices point into in; publisher fields,
+ * arrival and sequence left 0). False when it does not describe a message that fits in avail
+ * bytes or breaks a limit: a damaged log record. */
+bool store_msg_wire_read(const uint8_t *in, size_t avail, store_msg_params *params);
 
 static inline const uint8_t *store_msg_exchange(const store_msg *msg)
 {

@@ -15,6 +15,7 @@
 #include "route/topo.h"
 #include "net/amqp_table.h"
 #include "store/dead_letter.h"
+#include "store/persist.h"
 #include "store/queue.h"
 
 #include <mimalloc.h>
@@ -67,6 +68,7 @@ typedef struct owned_queue {
     uint64_t queue_id;
     store_queue *q;
     bool auto_delete;
+    bool durable; /* persistent messages to it go to the segment log */
     bool had_consumer;
     bool marked; /* on the dispatch list */
     bool deleting;
@@ -156,67 +158,31 @@ void queues_destroy(queues *qs)
     mi_free(qs);
 }
 
-/* ---- message wire form: header, then exchange, routing key, props, body ---- */
-
-typedef struct {
-    uint32_t props_bytes;
-    uint32_t body_bytes;
-    uint16_t flags;
-    uint8_t priority;
-    uint8_t exchange_bytes;
-    uint8_t routing_key_bytes;
-    uint8_t pad[3];
-    uint64_t expiration_ms;
-} queues_msg_wire;
+/* ---- message wire form (store/msg.h): what mailbox records and log records carry ---- */
 
 static uint32_t queues_msg_wire_size(const store_msg *m)
 {
-    return (uint32_t)sizeof(queues_msg_wire) + m->exchange_bytes + m->routing_key_bytes +
-           m->props_bytes + m->body_bytes;
+    return store_msg_wire_bytes(m);
 }
 
 static void queues_msg_write(uint8_t *out, const store_msg *m)
 {
-    queues_msg_wire *w = (queues_msg_wire *)out;
-    w->props_bytes = m->props_bytes;
-    w->body_bytes = m->body_bytes;
-    w->flags = m->flags;
-    w->priority = m->priority;
-    w->exchange_bytes = m->exchange_bytes;
-    w->routing_key_bytes = m->routing_key_bytes;
-    w->expiration_ms = m->expiration_ms;
-    memcpy(out + sizeof(*w), m->data,
-           (size_t)m->exchange_bytes + m->routing_key_bytes + m->props_bytes + m->body_bytes);
+    store_msg_wire_write(out, m);
 }
 
-/* A message record seen as slices of the record (valid during the handler). */
+/* A message record seen as slices of the record (valid during the handler). Mailbox records
+ * come from this process, so their form is trusted. */
 static void queues_msg_view(const uint8_t *in, queues_delivery *d, store_msg_params *p)
 {
-    const queues_msg_wire *w = (const queues_msg_wire *)in;
-    const uint8_t *b = in + sizeof(*w);
-    d->exchange = (amqp_bytes){b, w->exchange_bytes};
-    b += w->exchange_bytes;
-    d->routing_key = (amqp_bytes){b, w->routing_key_bytes};
-    b += w->routing_key_bytes;
-    d->props = (amqp_bytes){b, w->props_bytes};
-    b += w->props_bytes;
-    d->body = b;
-    d->body_bytes = w->body_bytes;
-    if (p != NULL) {
-        memset(p, 0, sizeof(*p));
-        p->exchange = d->exchange.data;
-        p->exchange_bytes = d->exchange.len;
-        p->routing_key = d->routing_key.data;
-        p->routing_key_bytes = d->routing_key.len;
-        p->props = d->props.data;
-        p->props_bytes = d->props.len;
-        p->body = d->body;
-        p->body_bytes = d->body_bytes;
-        p->persistent = w->flags & STORE_MSG_PERSISTENT;
-        p->has_expiration = w->flags & STORE_MSG_HAS_EXPIRATION;
-        p->expiration_ms = w->expiration_ms;
-        p->priority = w->priority;
-    }
+    store_msg_params local;
+    store_msg_params *q = p != NULL ? p : &local;
+    bool ok = store_msg_wire_read(in, SIZE_MAX, q);
+    ASSERT(ok);
+    d->exchange = (amqp_bytes){q->exchange, q->exchange_bytes};
+    d->routing_key = (amqp_bytes){q->routing_key, q->routing_key_bytes};
+    d->props = (amqp_bytes){q->props, q->props_bytes};
+    d->body = q->body;
+    d->body_bytes = (uint32_t)q->body_bytes;
 }
 
 static void queues_delivery_from_msg(queues_delivery *d, const store_msg *m)
@@ -377,6 +343,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         ASSERT(o != NULL && queues_find(qs, qi->queue_id) == NULL);
         o->queue_id = qi->queue_id;
         o->auto_delete = qi->auto_delete;
+        o->durable = qi->durable && !qi->exclusive;
         o->name_len = (uint8_t)qi->name.len;
         memcpy(o->name, qi->name.data, qi->name.len);
         o->vhost_len = (uint8_t)vhost.len;
@@ -535,9 +502,10 @@ static bool queues_full(const owned_queue *o, const store_msg *msg)
 }
 
 /* False when the queue refused the message (x-overflow reject-publish): the
- * publisher's confirm becomes a nack. */
-static bool queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
+ * publisher's confirm becomes a nack. *durable tells whether a durable queue took it. */
+static bool queues_push_local(shard *s, uint64_t queue_id, store_msg *msg, bool *durable)
 {
+    *durable = false;
     owned_queue *o = queues_find(s->queues, queue_id);
     if (o == NULL || o->deleting) return true; /* deleted since routing: dropped, as in RabbitMQ */
     if (queues_full(o, msg)) {
@@ -545,8 +513,53 @@ static bool queues_push_local(shard *s, uint64_t queue_id, store_msg *msg)
         return false;
     }
     store_queue_push(o->q, msg);
+    *durable = o->durable;
     if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
     if (o->has_ttl || (msg->flags & STORE_MSG_HAS_EXPIRATION)) queues_expire(s, o);
+    queues_mark(s->queues, o);
+    return true;
+}
+
+/* Pushes msg to this shard's queues ids[0 .. n); a persistent message that a durable queue
+ * took goes to the segment log, and then its confirm waits for the sync. Returns the log
+ * sequence to wait for (0: none); *refused as for queues_push_local. */
+static uint64_t queues_push_all(shard *s, const uint64_t *ids, uint32_t n, store_msg *msg,
+                                bool *refused)
+{
+    static _Thread_local uint64_t durable_ids[LIMIT_PUBLISH_QUEUES_MAX];
+    uint16_t durable_count = 0;
+    ASSERT(n <= LIMIT_PUBLISH_QUEUES_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        bool durable = false;
+        if (!queues_push_local(s, ids[i], msg, &durable)) *refused = true;
+        if (durable) durable_ids[durable_count++] = ids[i];
+    }
+    if (durable_count == 0 || !store_msg_persistent(msg)) return 0;
+    uint64_t log_seq = persist_message(s, msg, durable_ids, durable_count);
+    if (log_seq == 0) {
+        /* The log failed or is full: the message is queued but not safe; say so. */
+        *refused = true;
+        return 0;
+    }
+    return log_seq;
+}
+
+void queues_send_publish_ack(shard *s, uint32_t to, uint64_t conn_id, uint16_t channel,
+                             uint64_t confirm_seq, bool refused)
+{
+    struct {
+        uint64_t conn_id, confirm_seq;
+        uint16_t channel;
+        uint8_t refused;
+    } ack = {conn_id, confirm_seq, channel, refused};
+    queues_send(s, to, Q_KIND_PUBLISH_ACK, &ack, sizeof(ack), NULL);
+}
+
+bool queues_recover(shard *s, uint64_t queue_id, store_msg *msg)
+{
+    owned_queue *o = queues_find(s->queues, queue_id);
+    if (o == NULL || !o->durable) return false;
+    store_queue_push(o->q, msg);
     queues_mark(s->queues, o);
     return true;
 }
@@ -573,8 +586,13 @@ bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queue
         uint32_t n = offsets[sh + 1] - offsets[sh];
         if (n == 0) continue;
         if (sh == s->id) {
-            for (uint32_t i = offsets[sh]; i < offsets[sh + 1]; i++)
-                if (!queues_push_local(s, sorted[i]->queue_id, msg)) *refused = true;
+            static _Thread_local uint64_t ids[LIMIT_PUBLISH_QUEUES_MAX];
+            for (uint32_t i = offsets[sh]; i < offsets[sh + 1]; i++) ids[i - offsets[sh]] = sorted[i]->queue_id;
+            uint64_t log_seq = queues_push_all(s, ids, n, msg, refused);
+            if (log_seq != 0 && pub->confirm_seq != 0) {
+                persist_hold_confirm(s, log_seq, s->id, pub->conn_id, pub->channel, pub->confirm_seq, false);
+                involved++;
+            }
             continue;
         }
         involved++;
@@ -601,7 +619,7 @@ static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint
     const queues_publish_rec *rec = payload;
     const uint64_t *ids = (const uint64_t *)(rec + 1);
     const uint8_t *msg_wire = (const uint8_t *)(ids + rec->queues_count);
-    ASSERT((const uint8_t *)payload + bytes >= msg_wire + sizeof(queues_msg_wire));
+    ASSERT((const uint8_t *)payload + bytes >= msg_wire + sizeof(store_msg_wire));
     queues_delivery view;
     store_msg_params p;
     queues_msg_view(msg_wire, &view, &p);
@@ -611,17 +629,13 @@ static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint
     store_msg *msg = store_msg_new(s->heap, &p);
     ASSERT(msg != NULL);
     bool refused = false;
-    for (uint16_t i = 0; i < rec->queues_count; i++)
-        if (!queues_push_local(s, ids[i], msg)) refused = true;
+    uint64_t log_seq = queues_push_all(s, ids, rec->queues_count, msg, &refused);
     store_msg_unref(msg);
-    if (rec->confirm_seq != 0) {
-        struct {
-            uint64_t conn_id, confirm_seq;
-            uint16_t channel;
-            uint8_t refused;
-        } ack = {rec->conn_id, rec->confirm_seq, rec->channel, refused};
-        queues_send(s, from, Q_KIND_PUBLISH_ACK, &ack, sizeof(ack), NULL);
-    }
+    if (rec->confirm_seq == 0) return;
+    if (log_seq != 0)
+        persist_hold_confirm(s, log_seq, from, rec->conn_id, rec->channel, rec->confirm_seq, refused);
+    else
+        queues_send_publish_ack(s, from, rec->conn_id, rec->channel, rec->confirm_seq, refused);
 }
 
 static void queues_on_publish_ack(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -813,7 +827,7 @@ static void queues_deliver_one(void *ctx, const store_consumer *consumer, store_
 
 static void queues_on_deliver(shard *s, uint32_t from, const void *payload, uint32_t bytes)
 {
-    ASSERT(bytes >= sizeof(queues_deliver_rec) + sizeof(queues_msg_wire));
+    ASSERT(bytes >= sizeof(queues_deliver_rec) + sizeof(store_msg_wire));
     const queues_deliver_rec *r = payload;
     queues_delivery d = {.conn_id = r->conn_id,
                          .channel = r->channel,

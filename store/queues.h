@@ -29,6 +29,12 @@ void queues_run(shard *s);
 
 /* Topology callback on the owner shard: a queue of ours was created or removed. */
 void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *q, bool created);
+/* At start, from the segment log: msg goes back to durable queue queue_id (false: no such
+ * durable queue here). The queue takes its own reference. */
+bool queues_recover(shard *s, uint64_t queue_id, store_msg *msg);
+/* Tells a publisher's shard that this shard took (or refused) its confirmed publish. */
+void queues_send_publish_ack(shard *s, uint32_t to, uint64_t conn_id, uint16_t channel,
+                             uint64_t confirm_seq, bool refused);
 
 /* Counts of a queue; answer: declare_stats_done(). */
 void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t cookie);

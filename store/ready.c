@@ -142,7 +142,11 @@ bool store_ready_pop(store_ready *ready, store_ready_entry *out)
         return true;
     }
     if (ready->ring_count == 0) return false;
-    *out = (store_ready_entry){.msg = ready->ring[ready->ring_head], .seq = ready->ring_head_seq};
+    store_msg *msg = ready->ring[ready->ring_head];
+    /* A message read back from the log at start may have been delivered before: say so. */
+    *out = (store_ready_entry){.msg = msg,
+                               .seq = ready->ring_head_seq,
+                               .redelivered = (msg->flags & STORE_MSG_RECOVERED) != 0};
     ready->ring_head = (ready->ring_head + 1) & (ready->ring_capacity - 1);
     ready->ring_head_seq++;
     ready->ring_count--;

@@ -23,6 +23,9 @@ EXTRA_DIST += tests/interop/rmqc_client.c
 TESTS += tests/interop/test_queue_args.py
 TESTS += tests/interop/test_messaging_1shard.sh
 EXTRA_DIST += tests/interop/test_messaging_1shard.sh
+# Persistence: restarts on the same data directory and the SIGKILL crash test.
+TESTS += tests/interop/test_persistence.py tests/interop/test_crash.py
+EXTRA_DIST += tests/interop/persistbase.py
 # Durable definitions across restarts (clean and SIGKILL), with 2 and 1 shards.
 TESTS += tests/interop/test_durable_topology.py tests/interop/test_durable_topology_1shard.sh
 EXTRA_DIST += tests/interop/test_durable_topology_1shard.sh
