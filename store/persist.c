@@ -79,51 +79,41 @@ static void persist_on_checkpoint(timer *t, uint64_t now_ms)
 typedef struct {
     shard *s;
     persist_recover_fn *recover;
-    store_log_pos pos; /* the record msg was made from */
-    store_msg *msg;
     uint64_t messages, bad;
 } persist_replay_ctx;
 
-static void persist_replay_drop(persist_replay_ctx *ctx)
-{
-    if (ctx->msg != NULL) store_msg_unref(ctx->msg);
-    ctx->msg = NULL;
-}
-
+/* One message per live slot, acking only that slot when it goes: a queue may keep a recovered
+ * message in memory or page it out (store/spill.c), independently of the record's other queues. */
 static bool persist_replay(void *arg, const store_log_msg_view *v, uint16_t queue_index)
 {
     persist_replay_ctx *ctx = arg;
     ASSERT(queue_index < v->queue_count);
-    bool same =
-        ctx->msg != NULL && ctx->pos.segment == v->pos.segment && ctx->pos.offset == v->pos.offset;
-    if (!same) {
-        persist_replay_drop(ctx);
-        store_msg_params params;
-        if (!store_msg_wire_read(v->body, v->body_bytes, &params)) {
-            ctx->bad++;
-            LOG_WARN("segment %llu offset %u: message record does not decode; dropped",
-                     (unsigned long long)v->pos.segment, v->pos.offset);
-            return false;
-        }
-        params.arrival_ms = ctx->s->now_ms;
-        params.publisher_shard = (uint16_t)ctx->s->id;
-        store_msg *m = store_msg_new(ctx->s->heap, &params);
-        if (m == NULL) {
-            LOG_ERROR("out of memory recovering messages");
-            exit(1);
-        }
-        ASSERT(v->pos.segment <= UINT32_MAX);
-        m->flags |= STORE_MSG_RECOVERED;
-        m->log_segment = (uint32_t)v->pos.segment;
-        m->log_offset = v->pos.offset;
-        m->log_slot = v->pos.slot;
-        m->log_queues = v->queue_count;
-        ctx->msg = m;
-        ctx->pos = v->pos;
-        ctx->messages++;
+    store_msg_params params;
+    if (!store_msg_wire_read(v->body, v->body_bytes, &params)) {
+        ctx->bad++;
+        LOG_WARN("segment %llu offset %u: message record does not decode; dropped",
+                 (unsigned long long)v->pos.segment, v->pos.offset);
+        return false;
     }
+    params.arrival_ms = ctx->s->now_ms;
+    params.publisher_shard = (uint16_t)ctx->s->id;
+    store_msg *m = store_msg_new(ctx->s->heap, &params);
+    if (m == NULL) {
+        LOG_ERROR("out of memory recovering messages");
+        exit(1);
+    }
+    ASSERT(v->pos.segment <= UINT32_MAX);
+    m->flags |= STORE_MSG_RECOVERED;
+    m->log_segment = (uint32_t)v->pos.segment;
+    m->log_offset = v->pos.offset;
+    m->log_slot = v->pos.slot + queue_index; /* this copy's own slot */
+    m->log_queues = 1;
+    ctx->messages++;
     uint64_t queue_id = store_get_u64(v->queue_ids + 8u * queue_index);
-    return ctx->recover(ctx->s, queue_id, ctx->msg);
+    bool taken = ctx->recover(ctx->s, queue_id, m);
+    if (!taken) m->log_queues = 0; /* the log acks the slot itself */
+    store_msg_unref(m);
+    return taken;
 }
 
 static void persist_mkdir(const char *path)
@@ -158,7 +148,6 @@ void persist_open(shard *s, persist_recover_fn *recover)
     memset(&st, 0, sizeof(st));
     uint64_t t0 = timer_now_ms();
     p->log = store_log_open(&cfg, persist_replay, &ctx, &st);
-    persist_replay_drop(&ctx);
     if (p->log == NULL) {
         LOG_ERROR("cannot open the segment log in %s: %s", dir, strerror(errno));
         exit(1);
