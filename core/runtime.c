@@ -90,6 +90,17 @@ static int runtime_wait_signals(runtime *rt, const sigset_t *set)
     }
 }
 
+void runtime_disk_alarm(runtime *rt, struct io_uring *from, uint32_t shard_id, bool full)
+{
+    ASSERT(shard_id < rt->shard_count && shard_id < 64);
+    uint64_t bit = 1ull << shard_id;
+    uint64_t before = full ? atomic_fetch_or(&rt->disk_alarm, bit) : atomic_fetch_and(&rt->disk_alarm, ~bit);
+    if (((before & bit) != 0) == full) return;
+    LOG_WARN("disk alarm %s by shard %u", full ? "raised" : "cleared", shard_id);
+    for (uint32_t i = 0; i < rt->shard_count; i++)
+        if (i != shard_id) runtime_wake_shard(rt, from, i);
+}
+
 int runtime_run(const config *cfg)
 {
     ASSERT(cfg->shards >= 1 && cfg->shards <= LIMIT_SHARDS_MAX);

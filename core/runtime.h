@@ -21,7 +21,8 @@ struct runtime {
     struct store_defs *defs;       /* definitions journal: read by every shard at start, then
                                       written by shard 0 (the topology sequencer) only */
     pthread_barrier_t rings_ready; /* every shard's ring_fd is published */
-    _Atomic bool alarm;            /* a resource alarm is raised: block publishers */
+    _Atomic bool alarm;            /* the test hook's resource alarm is raised: block publishers */
+    _Atomic uint64_t disk_alarm;   /* bit i: shard i's segment log found the disk full */
     _Atomic uint32_t alarm_epoch;  /* bumped on every change, so shards notice */
     _Atomic uint32_t stop_closed;  /* stopping shards whose connections are all closed */
     _Atomic uint32_t stop_exited;  /* shards other than the sequencer that left their loop */
@@ -32,5 +33,7 @@ int runtime_run(const config *cfg);
 
 /* Any thread: wake a shard that may be sleeping in io_uring_enter. */
 void runtime_wake_shard(runtime *rt, struct io_uring *from, uint32_t shard_id);
+/* A shard's thread: raise or clear its disk alarm; every shard blocks or unblocks publishers. */
+void runtime_disk_alarm(runtime *rt, struct io_uring *from, uint32_t shard_id, bool full);
 
 #endif

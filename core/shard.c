@@ -546,7 +546,7 @@ static void shard_begin_stop(shard *s)
 
 static void shard_check_alarm(shard *s)
 {
-    bool alarm = atomic_load(&s->rt->alarm);
+    bool alarm = atomic_load(&s->rt->alarm) || atomic_load(&s->rt->disk_alarm) != 0;
     if (alarm == s->alarm_seen) return;
     s->alarm_seen = alarm;
     for (uint32_t i = 0; i < LIMIT_CONNS_PER_SHARD; i++) {

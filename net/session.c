@@ -21,6 +21,7 @@
 #include "core/assert.h"
 #include "core/auth.h"
 #include "core/log.h"
+#include "core/runtime.h"
 #include "net/amqp_frame.h"
 #include "net/amqp_props.h"
 #include "net/amqp_method.h"
@@ -722,7 +723,9 @@ void session_alarm(conn *c, bool raised)
     if (s->phase != SESSION_OPEN) return;
     if (raised && s->cap_connection_blocked && !s->blocked_sent) {
         amqp_method m = {.id = AMQP_CONNECTION_BLOCKED};
-        m.a.connection_blocked.reason = amqp_cstr("low on memory");
+        /* RabbitMQ's reasons: the disk alarm wins when both are raised. */
+        bool disk = atomic_load(&c->shard->rt->disk_alarm) != 0;
+        m.a.connection_blocked.reason = amqp_cstr(disk ? "low on disk" : "low on memory");
         session_send_method(c, 0, &m);
         s->blocked_sent = true;
     } else if (!raised && s->blocked_sent) {

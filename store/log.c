@@ -309,7 +309,8 @@ static int slog_create_file(store_log *log, const char *name)
 
 store_log_segment *store_log__segment_create(store_log *log, uint64_t number, uint64_t file_bytes)
 {
-    ASSERT(file_bytes % SLOG_BLOCK == 0 && file_bytes >= log->segment_bytes);
+    /* file_bytes 0: an empty placeholder, when the disk is full at open (store_log_full). */
+    ASSERT(file_bytes % SLOG_BLOCK == 0 && (file_bytes == 0 || file_bytes >= log->segment_bytes));
     ASSERT(log->segment_count == 0 || log->segments[log->segment_count - 1]->number < number);
     char name[STORE_LOG__NAME_BYTES];
     store_log__name(name, number, "seg");
@@ -318,7 +319,7 @@ store_log_segment *store_log__segment_create(store_log *log, uint64_t number, ui
         errno = -fd;
         return NULL;
     }
-    int rc = slog_preallocate(fd, file_bytes);
+    int rc = file_bytes > 0 ? slog_preallocate(fd, file_bytes) : 0;
     if (rc == 0 && log->direct_io) slog_direct_probe(log, fd);
     if (rc == 0) rc = store_log__sync_dir(log); /* the file outlives a crash before any sync */
     store_log_segment *seg = rc == 0 ? store_log__segment_add(log, number) : NULL;
@@ -494,6 +495,15 @@ static bool slog_roll(store_log *log, uint32_t rec, size_t at)
     if (bytes < log->segment_bytes) bytes = log->segment_bytes;
     store_log_segment *seg = store_log__segment_create(log, old->number + 1, bytes);
     if (seg == NULL) {
+        if (errno == ENOSPC || errno == EDQUOT) {
+            /* Disk full is an operating condition: nothing was appended, nothing is lost;
+             * appends wait for store_log_retry to find room. */
+            if (!log->full)
+                LOG_ERROR("segment log %u (%s): no space for a new segment; appends refused "
+                          "until space is freed", log->shard_id, log->dir);
+            log->full = true;
+            return false;
+        }
         store_log__fail(log, errno, "cannot start a new segment");
         return false;
     }
@@ -528,7 +538,7 @@ bool store_log_append_msg(store_log *log, const uint64_t *queue_ids, uint16_t qu
     ASSERT(queue_count >= 1 && queue_count <= LIMIT_PUBLISH_QUEUES_MAX);
     ASSERT(body_iov_count >= 0 && (unsigned)body_iov_count <= LIMIT_LOG_BODY_IOVS_MAX);
     ASSERT(body_iov_count == 0 || body != NULL);
-    if (log->failed) return false;
+    if (log->failed || log->full) return false;
     uint64_t payload =
         STORE_LOG__MSG_FIXED_BYTES + 8ull * queue_count + slog_iov_bytes(body, body_iov_count);
     ASSERT(payload <= LIMIT_LOG_PAYLOAD_BYTES_MAX); /* the caller bounds message sizes */
@@ -837,6 +847,26 @@ uint64_t store_log_durable_seq(const store_log *log)
 {
     ASSERT(log != NULL);
     return log->durable_seq;
+}
+
+bool store_log_full(const store_log *log)
+{
+    ASSERT(log != NULL);
+    return log->full;
+}
+
+bool store_log_retry(store_log *log)
+{
+    ASSERT(log != NULL);
+    if (log->failed) return false;
+    if (!log->full) return true;
+    /* Start the next segment now, with nothing in it: if that works there is room again. */
+    size_t at;
+    if (!slog_make_room(log, 0, true, &at)) return false;
+    log->full = false;
+    if (!slog_roll(log, 0, at)) return false; /* still full (sets full again) or failed */
+    LOG_INFO("segment log %u (%s): space found again; appends resume", log->shard_id, log->dir);
+    return true;
 }
 
 bool store_log_failed(const store_log *log)

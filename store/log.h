@@ -132,6 +132,11 @@ int store_log_flush_sync(store_log *log);
 uint64_t store_log_written_seq(const store_log *log); /* last record whose write completed */
 uint64_t store_log_durable_seq(const store_log *log); /* last record whose fdatasync completed */
 bool store_log_failed(const store_log *log);
+/* Disk full: the last segment roll found no space (ENOSPC, EDQUOT). Appends return false, nothing
+ * is lost; store_log_retry tries to start the next segment and returns true once appends may
+ * resume. A full log is not failed: what was written stays readable and acks go on. */
+bool store_log_full(const store_log *log);
+bool store_log_retry(store_log *log);
 
 /* Writes the dirty ack bitmaps (pwrite, no fsync: a lost ack is a redelivery, never a loss). */
 void store_log_checkpoint(store_log *log);

@@ -70,6 +70,7 @@ struct store_log {
     uint64_t segment_bytes;
     bool direct_io;
     bool failed;
+    bool full; /* the last segment roll found no space (ENOSPC, EDQUOT): appends refused until store_log_retry */
     bool in_flight;
     bool dir_dirty; /* unlinks not yet made durable by a directory fsync */
     bool ack_warned;

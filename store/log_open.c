@@ -623,6 +623,14 @@ static int slog_start(store_log *log, uint64_t number_next)
     }
     /* Creating the segment fsyncs the directory, which also makes the deletions durable. */
     log->current = store_log__segment_create(log, number_next, log->segment_bytes);
+    if (log->current == NULL && (errno == ENOSPC || errno == EDQUOT)) {
+        /* A full disk must not keep the broker from starting: what is recovered is served,
+         * appends wait for space (store_log_retry). */
+        LOG_ERROR("segment log %u (%s): no space for a new segment; appends refused until "
+                  "space is freed", log->shard_id, log->dir);
+        log->full = true;
+        log->current = store_log__segment_create(log, number_next, 0);
+    }
     if (log->current == NULL) return errno;
     if (!store_log__buffers_init(log)) return ENOMEM;
     return 0;

@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/runtime.h"
 #include "store/log.h"
 #include "store/queues.h"
 
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 
 #define PERSIST_CHECKPOINT_MS 200u /* ack bitmaps written this often while acks happen */
+#define PERSIST_DISK_RETRY_MS 500u /* while the disk is full, look for space this often */
 
 typedef struct persist_confirm {
     uint64_t log_seq;
@@ -45,6 +47,7 @@ struct persist {
     bool appended; /* records since the last flush began */
     bool acked;    /* acks since the last checkpoint */
     timer checkpoint_timer;
+    timer disk_timer; /* armed while the log is full */
     uint64_t syncs, synced_records, last_synced_seq;
 };
 
@@ -64,6 +67,25 @@ static void persist_release(store_msg *msg)
         if (!timer_armed(&p->checkpoint_timer))
             timer_arm(&p->s->timers, &p->checkpoint_timer, p->s->now_ms + PERSIST_CHECKPOINT_MS);
     }
+}
+
+/* ---- disk full ---- */
+
+static void persist_disk_check(persist *p)
+{
+    bool full = store_log_full(p->log);
+    runtime_disk_alarm(p->s->rt, &p->s->ring, p->s->id, full);
+    if (full && !timer_armed(&p->disk_timer))
+        timer_arm(&p->s->timers, &p->disk_timer, p->s->now_ms + PERSIST_DISK_RETRY_MS);
+}
+
+static void persist_on_disk_timer(timer *t, uint64_t now_ms)
+{
+    (void)now_ms;
+    persist *p = (persist *)((char *)t - offsetof(persist, disk_timer));
+    store_log_checkpoint(p->log); /* acks may have emptied segments: their deletion frees space */
+    (void)store_log_retry(p->log);
+    persist_disk_check(p);
 }
 
 static void persist_on_checkpoint(timer *t, uint64_t now_ms)
@@ -131,6 +153,7 @@ void persist_open(shard *s, persist_recover_fn *recover)
     ASSERT(p != NULL);
     p->s = s;
     timer_init(&p->checkpoint_timer, persist_on_checkpoint);
+    timer_init(&p->disk_timer, persist_on_disk_timer);
     s->persist = p;
     persist_self = p;
     store_msg_set_release_hook(persist_release);
@@ -151,6 +174,11 @@ void persist_open(shard *s, persist_recover_fn *recover)
     if (p->log == NULL) {
         LOG_ERROR("cannot open the segment log in %s: %s", dir, strerror(errno));
         exit(1);
+    }
+    if (store_log_full(p->log)) {
+        /* Before the loop runs: the other shards see the bit on their first turn. */
+        atomic_fetch_or(&s->rt->disk_alarm, 1ull << s->id);
+        timer_arm(&s->timers, &p->disk_timer, s->now_ms + PERSIST_DISK_RETRY_MS);
     }
     if (st.records > 0 || st.segments > 1)
         LOG_INFO("recovered %llu messages (%llu live slots, %llu records, %llu segments, %llu MiB) "
@@ -185,6 +213,7 @@ void persist_close(shard *s)
                      (double)p->synced_records / (double)p->syncs);
     }
     timer_cancel(&s->timers, &p->checkpoint_timer);
+    timer_cancel(&s->timers, &p->disk_timer);
     persist_self = NULL;
     store_msg_set_release_hook(NULL);
     /* Messages still queued are freed with the shard: their slots stay live, as they must. */
@@ -212,7 +241,10 @@ uint64_t persist_message(shard *s, store_msg *msg, const uint64_t *ids, uint16_t
     uint64_t seq = 0;
     bool ok = store_log_append_msg(p->log, ids, n, &iov, 1, true, &pos, &seq);
     if (wire != stack) mi_free(wire);
-    if (!ok) return 0;
+    if (!ok) {
+        if (store_log_full(p->log)) persist_disk_check(p);
+        return 0;
+    }
     ASSERT(seq != 0 && pos.segment <= UINT32_MAX);
     msg->log_segment = (uint32_t)pos.segment;
     msg->log_offset = pos.offset;

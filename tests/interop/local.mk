@@ -29,3 +29,4 @@ EXTRA_DIST += tests/interop/persistbase.py
 # Durable definitions across restarts (clean and SIGKILL), with 2 and 1 shards.
 TESTS += tests/interop/test_durable_topology.py tests/interop/test_durable_topology_1shard.sh
 EXTRA_DIST += tests/interop/test_durable_topology_1shard.sh
+TESTS += tests/interop/test_disk_full.py
