@@ -138,5 +138,45 @@ class Persistence(PersistTestCase):
         conn.close()
 
 
+class DiskUse(PersistTestCase):
+    """With small segments, a drained queue leaves at most two segments per shard."""
+
+    ringmq_args = ("--segment-size", "64K")
+
+    def segments(self):
+        base = os.path.join(self.broker.tmp, "data", "log")
+        return {d: len([f for f in os.listdir(os.path.join(base, d)) if f.endswith(".seg")])
+                for d in os.listdir(base)}
+
+    def test_drained_queues_leave_two_segments_per_shard(self):
+        conn = self.pika_connect()
+        ch = conn.channel()
+        ch.confirm_delivery()
+        qs = ["disk-use-%d" % i for i in range(4)]
+        for q in qs:
+            ch.queue_declare(q, durable=True)
+        body = b"s" * 2000
+        for i in range(400):  # 800 KB of records: a dozen 64 KiB segments per shard
+            ch.basic_publish("", qs[i % 4], body, PERSISTENT)
+        self.assertGreater(max(self.segments().values()), 2, self.segments())
+        for q in qs:
+            while True:
+                m, _p, _b = ch.basic_get(q, auto_ack=True)
+                if m is None:
+                    break
+        conn.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and max(self.segments().values()) > 2:
+            time.sleep(0.1)
+        self.assertLessEqual(max(self.segments().values()), 2, self.segments())
+        # And after a restart the drained queues stay empty.
+        self.broker.restart()
+        conn = self.pika_connect()
+        ch = conn.channel()
+        for q in qs:
+            self.assertEqual(ch.queue_declare(q, passive=True).method.message_count, 0)
+        conn.close()
+
+
 if __name__ == "__main__":
     harness.main()
