@@ -764,6 +764,11 @@ class RingmqBroker:
     def log_file(self):
         return os.path.join(self.tmp, "ringmq.log")
 
+    def command(self, data_dir):
+        return [self.binary, "--bind", self.host, "--port", str(self.port),
+                "--shards", str(self.shards), "--data-dir", data_dir,
+                "--log-level", "debug", "--log-file", self.log_file] + self.extra_args
+
     def start(self):
         self.tmp = tempfile.mkdtemp(prefix="ringmq-interop-")
         data_dir = os.path.join(self.tmp, "data")
@@ -771,9 +776,7 @@ class RingmqBroker:
         last = None
         for _attempt in range(3):  # the free port may be taken meanwhile
             self.port = find_free_port()
-            cmd = [self.binary, "--bind", self.host, "--port", str(self.port),
-                   "--shards", str(self.shards), "--data-dir", data_dir,
-                   "--log-level", "debug", "--log-file", self.log_file] + self.extra_args
+            cmd = self.command(data_dir)
             self.cmd = cmd
             self.out = open(os.path.join(self.tmp, "stdout-stderr.txt"), "ab")
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.out,

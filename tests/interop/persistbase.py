@@ -24,9 +24,7 @@ class RestartableBroker(harness.RingmqBroker):
         # Again, on the same directory and port (the port may be taken: retry others).
         data_dir = os.path.join(self.tmp, "data")
         for _attempt in range(3):
-            cmd = [self.binary, "--bind", self.host, "--port", str(self.port),
-                   "--shards", str(self.shards), "--data-dir", data_dir,
-                   "--log-level", "debug", "--log-file", self.log_file] + self.extra_args
+            cmd = self.command(data_dir)
             self.cmd = cmd
             self.out = open(os.path.join(self.tmp, "stdout-stderr.txt"), "ab")
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.out,
@@ -88,6 +86,7 @@ class PersistTestCase(harness.BrokerTestCase):
     """A test class whose broker can be restarted on its data directory."""
 
     timeout = 60
+    broker_class = RestartableBroker
 
     @classmethod
     def setUpClass(cls):
@@ -96,5 +95,5 @@ class PersistTestCase(harness.BrokerTestCase):
         binary = harness.ringmq_binary()
         if binary is None:
             raise harness.unittest.SkipTest("no broker: set RINGMQ_BIN")
-        cls.broker = RestartableBroker(binary, cls.ringmq_args, cls.shards)
+        cls.broker = cls.broker_class(binary, cls.ringmq_args, cls.shards)
         cls.broker.start()

@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from persistbase import RestartableBroker  # noqa: E402
+from persistbase import PersistTestCase, RestartableBroker  # noqa: E402
 
 import pika  # noqa: E402
 import pika.exceptions  # noqa: E402
@@ -50,20 +50,11 @@ class TmpfsBroker(RestartableBroker):
         subprocess.run(["umount", "-l", self.data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-class DiskFull(harness.BrokerTestCase):
+class DiskFull(PersistTestCase):
     timeout = 90
     ringmq_args = ("--segment-size", SEGMENT)
     shards = 1
-
-    @classmethod
-    def setUpClass(cls):
-        if harness.external_url():
-            raise harness.unittest.SkipTest("needs control over the ringmq process")
-        binary = harness.ringmq_binary()
-        if binary is None:
-            raise harness.unittest.SkipTest("no broker: set RINGMQ_BIN")
-        cls.broker = TmpfsBroker(binary, cls.ringmq_args, cls.shards)
-        cls.broker.start()
+    broker_class = TmpfsBroker
 
     @classmethod
     def tearDownClass(cls):
