@@ -567,8 +567,9 @@ static void shard_wait(shard *s)
         ts.tv_nsec = (long long)(wait_ms % 1000) * 1000000;
         tsp = &ts;
     }
+    /* A queue that used its dispatch budget goes on next turn: nothing else may wake us then. */
     bool work_pending = s->dirty_head != NULL || s->yielded != NULL || io_uring_cq_ready(&s->ring) > 0 ||
-                        atomic_load(&s->stop_requested) != s->stopping;
+                        queues_pending(s) || atomic_load(&s->stop_requested) != s->stopping;
     /* Dekker with the producers: flag asleep, then re-check the inbound rings (core/mbox.c). */
     if (work_pending || !mbox_sleep_prepare(s->mesh, s->id)) {
         /* With DEFER_TASKRUN, completions that arrive as task work (a socket

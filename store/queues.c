@@ -864,6 +864,11 @@ void queues_run(shard *s)
     }
 }
 
+bool queues_pending(const shard *s)
+{
+    return s->queues != NULL && s->queues->marked_head != NULL;
+}
+
 /* ---- settling, basic.get, purge ---- */
 
 

@@ -26,6 +26,8 @@ queues *queues_create(shard *s);
 void queues_destroy(queues *qs);
 /* End of turn: deliver from queues that became dispatchable (bounded). */
 void queues_run(shard *s);
+/* Whether queues wait for the next turn (a dispatch that used its budget): no sleeping then. */
+bool queues_pending(const shard *s);
 
 /* Topology callback on the owner shard: a queue of ours was created or removed. */
 void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *q, bool created);
