@@ -47,7 +47,7 @@ store_msg *make_msg(mi_heap_t *heap, uint64_t n)
 
 struct Fixture {
     mi_heap_t *heap = mi_heap_new();
-    store_queue *q = store_queue_new(heap, "/", 1, "bench", 5);
+    store_queue *q = store_queue_new(heap, "/", 1, "bench", 5, nullptr);
     uint64_t consumer = 0;
     Deliveries d;
 

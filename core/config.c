@@ -54,6 +54,7 @@ typedef enum {
     CONFIG_KEY_MESSAGE_SIZE,
     CONFIG_KEY_SEGMENT_SIZE,
     CONFIG_KEY_DIRECT_IO,
+    CONFIG_KEY_QUEUE_MEMORY,
     CONFIG_KEY_COUNT,
 } config_key_id;
 
@@ -388,6 +389,15 @@ static bool config_set_direct_io(config *cfg, const char *value, config_reason *
     return true;
 }
 
+static bool config_set_queue_memory(config *cfg, const char *value, config_reason *why)
+{
+    uint64_t bytes = 0;
+    if (!config_size(value, LIMIT_QUEUE_MEMORY_BYTES_MIN, LIMIT_QUEUE_MEMORY_BYTES_MAX, &bytes, why))
+        return false;
+    cfg->queue_memory_bytes = bytes;
+    return true;
+}
+
 static const config_key config_keys[CONFIG_KEY_COUNT] = {
     [CONFIG_KEY_BIND] = {"server", "bind", "bind", "ADDR", config_set_bind},
     [CONFIG_KEY_PORT] = {"server", "port", "port", "N", config_set_port},
@@ -404,6 +414,8 @@ static const config_key config_keys[CONFIG_KEY_COUNT] = {
     [CONFIG_KEY_SEGMENT_SIZE] = {"storage", "segment_size", "segment-size", "BYTES",
                                  config_set_segment_size},
     [CONFIG_KEY_DIRECT_IO] = {"storage", "direct_io", "direct-io", "BOOL", config_set_direct_io},
+    [CONFIG_KEY_QUEUE_MEMORY] = {"storage", "queue_memory_bytes", "queue-memory-bytes", "BYTES",
+                                 config_set_queue_memory},
 };
 
 void config_defaults(config *cfg)
@@ -422,6 +434,7 @@ void config_defaults(config *cfg)
     cfg->heartbeat_s = LIMIT_HEARTBEAT_S_DEFAULT;
     cfg->segment_bytes = LIMIT_SEGMENT_BYTES_DEFAULT;
     cfg->direct_io = true;
+    cfg->queue_memory_bytes = LIMIT_QUEUE_MEMORY_BYTES_DEFAULT;
     cfg->message_bytes_max = LIMIT_MESSAGE_BYTES_DEFAULT;
     cfg->log_level = LOG_LEVEL_INFO;
     ASSERT(cfg->shards >= 1 && cfg->shards <= LIMIT_SHARDS_MAX);

@@ -34,6 +34,7 @@ typedef struct {
     uint32_t message_bytes_max;      /* bytes */
     uint64_t segment_bytes;          /* segment log file size, bytes (multiple of 4096) */
     bool direct_io;                  /* O_DIRECT for the segment log where the filesystem allows */
+    uint64_t queue_memory_bytes;     /* a queue's in-memory window before it pages out, bytes */
     log_level log_level;
 } config;
 

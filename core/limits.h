@@ -150,6 +150,20 @@ STATIC_ASSERT(LIMIT_CONSUMER_TAG_BYTES_MAX == LIMIT_SHORTSTR_BYTES_MAX, "consume
 STATIC_ASSERT((LIMIT_QUEUE_RING_SLOTS_MIN & (LIMIT_QUEUE_RING_SLOTS_MIN - 1)) == 0, "ring slots");
 STATIC_ASSERT((LIMIT_QUEUE_UNACKED_SLOTS_MIN & (LIMIT_QUEUE_UNACKED_SLOTS_MIN - 1)) == 0, "unacked slots");
 STATIC_ASSERT(LIMIT_QUEUE_CONSUMERS_MAX < (1ull << 32), "consumer slot fits the low half of an id");
+/* Paging a queue's backlog out (store/ready.c keeps a window in memory, store/spill.c the rest
+ * on disk). A queue pages out while its ring holds more than either bound; memory per paging
+ * queue is then the window plus its spill's write buffer (and a read buffer during a refill). */
+#define LIMIT_QUEUE_MEMORY_MESSAGES 16384u              /* ready messages a queue keeps in memory */
+#define LIMIT_QUEUE_MEMORY_BYTES_DEFAULT (8ull << 20)   /* their memory, headers included, bytes ([storage] queue_memory_bytes) */
+#define LIMIT_QUEUE_MEMORY_BYTES_MIN (4ull << 10)       /* smallest queue_memory_bytes accepted, bytes */
+#define LIMIT_QUEUE_MEMORY_BYTES_MAX (1ull << 40)       /* largest queue_memory_bytes accepted, bytes */
+#define LIMIT_SPILL_CHUNK_BYTES (16ull << 20)           /* a spill chunk file is sealed past this, bytes */
+#define LIMIT_SPILL_WRITE_BUFFER_BYTES (64u << 10)      /* a paging queue's write buffer, bytes */
+#define LIMIT_SPILL_READ_BYTES (64u << 10)              /* one pread of a refill, bytes */
+STATIC_ASSERT(LIMIT_QUEUE_MEMORY_BYTES_MIN <= LIMIT_QUEUE_MEMORY_BYTES_DEFAULT, "queue memory min");
+STATIC_ASSERT(LIMIT_QUEUE_MEMORY_BYTES_DEFAULT <= LIMIT_QUEUE_MEMORY_BYTES_MAX, "queue memory max");
+STATIC_ASSERT(LIMIT_QUEUE_MEMORY_MESSAGES >= 2u, "a window refills at half");
+STATIC_ASSERT(LIMIT_SPILL_WRITE_BUFFER_BYTES <= LIMIT_SPILL_CHUNK_BYTES, "a flush fits a chunk");
 #define LIMIT_MBOX_INLINE_BYTES_MAX 32768u /* larger control records travel by reference, bytes */
 STATIC_ASSERT(LIMIT_MBOX_INLINE_BYTES_MAX <= LIMIT_MBOX_PAYLOAD_BYTES_MAX, "inline records fit a ring");
 #define LIMIT_QUEUE_DISPATCH_PER_TURN 256u  /* deliveries one queue makes per loop turn */

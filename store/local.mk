@@ -9,5 +9,6 @@ libringmq_a_SOURCES += \
 	store/queue.c store/queue.h \
 	store/record.c store/record.h \
 	store/log.c store/log_open.c store/log.h store/log_int.h \
-	store/persist.c store/persist.h
+	store/persist.c store/persist.h \
+	store/spill.c store/spill.h
 libringmq_a_SOURCES += store/defs.c store/defs.h

@@ -75,6 +75,25 @@ void store_msg_set_release_hook(store_msg_release_fn *fn)
     msg_release_hook = fn;
 }
 
+bool store_msg_release_hooked(void)
+{
+    return msg_release_hook != NULL;
+}
+
+void store_msg_release_slot(const store_msg_slot *slot)
+{
+    ASSERT(slot != NULL);
+    if (msg_release_hook == NULL) return;
+    /* The hook reads the log fields only: a header without bytes stands for the copy. */
+    store_msg stand_in = {.refs = 0,
+                          .log_segment = slot->segment,
+                          .log_offset = slot->offset,
+                          .log_slot = slot->slot,
+                          .log_queues = 1};
+    msg_release_hook(&stand_in);
+    ASSERT(stand_in.log_queues == 1);
+}
+
 void store_msg_unref(store_msg *msg)
 {
     ASSERT(msg != NULL);

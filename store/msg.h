@@ -52,6 +52,20 @@ STATIC_ASSERT_SIZE(store_msg, 64);
  * 0), before it is freed. One per thread: each shard sets its own; NULL (tests) does nothing. */
 typedef void store_msg_release_fn(store_msg *msg);
 void store_msg_set_release_hook(store_msg_release_fn *fn);
+/* Whether this thread has a release hook (a shard with its log open). */
+bool store_msg_release_hooked(void);
+
+/* One slot of the segment log: a queue's paged-out copy of a persistent message owns one
+ * (store/spill.h) instead of sharing the in-memory message's log_slot .. + log_queues. */
+typedef struct store_msg_slot {
+    uint32_t segment;
+    uint32_t offset;
+    uint32_t slot;
+} store_msg_slot;
+
+/* A paged-out copy that goes without being read back (purge, queue.delete) releases its slot
+ * through the same hook, as an in-memory message of log_queues 1 at that slot would. */
+void store_msg_release_slot(const store_msg_slot *slot);
 
 /* What store_msg_new copies. body == NULL leaves body_bytes of room for the caller to fill
  * through store_msg_body_mut (a body assembled from frames is then copied once). */

@@ -42,13 +42,13 @@ bool store_owner_matches(const store_owner *a, const store_owner *b, store_owner
 }
 
 store_queue *store_queue_new(mi_heap_t *heap, const char *vhost, size_t vhost_bytes,
-                             const char *name, size_t name_bytes)
+                             const char *name, size_t name_bytes, const store_queue_paging *paging)
 {
     ASSERT(vhost_bytes <= LIMIT_NAME_BYTES_MAX && name_bytes <= LIMIT_NAME_BYTES_MAX);
     ASSERT((vhost != NULL || vhost_bytes == 0) && (name != NULL || name_bytes == 0));
     store_queue *q = store_mem_zalloc(heap, sizeof(*q));
     q->heap = heap;
-    store_ready_init(&q->ready, heap);
+    store_ready_init(&q->ready, heap, paging);
     store_unacked_init(&q->unacked, heap);
     store_consumers_init(&q->consumers, heap);
     q->delivery_id_next = 1;
@@ -72,12 +72,28 @@ uint64_t store_queue_delete(store_queue *q)
     return ready_count;
 }
 
+bool store_queue_would_spill(const store_queue *q, const store_msg *msg)
+{
+    ASSERT(q != NULL && msg != NULL);
+    return store_ready_would_spill(&q->ready, msg);
+}
+
 uint64_t store_queue_push(store_queue *q, store_msg *msg)
 {
     ASSERT(!q->dispatching);
     ASSERT(msg != NULL);
     q->ready_bytes += msg->body_bytes;
+    if (store_ready_would_spill(&q->ready, msg))
+        return store_ready_push_spill(&q->ready, msg, NULL);
     return store_ready_push(&q->ready, store_msg_ref(msg));
+}
+
+uint64_t store_queue_push_spill(store_queue *q, const store_msg *msg, const store_msg_slot *slot)
+{
+    ASSERT(!q->dispatching);
+    ASSERT(store_ready_would_spill(&q->ready, msg));
+    q->ready_bytes += msg->body_bytes;
+    return store_ready_push_spill(&q->ready, msg, slot);
 }
 
 /* Moves a popped message into the unacked set under a new delivery id (the reference passes). */
@@ -356,6 +372,10 @@ const store_consumer *store_queue_consumer(const store_queue *q, uint64_t consum
 uint64_t store_queue_ready_count(const store_queue *q)
 {
     return store_ready_count(&q->ready);
+}
+uint64_t store_queue_spilled_count(const store_queue *q)
+{
+    return q->ready.spilled;
 }
 uint64_t store_queue_unacked_count(const store_queue *q)
 {

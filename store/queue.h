@@ -10,6 +10,10 @@
  * Ids: sequences (per queue, by push order, monotonic), delivery ids (per queue, monotonic from
  * 1; 0 means "no ack expected"), consumer ids (never 0, never reused while the queue lives).
  * Delivery ids are queue-side; the channel maps them to its own delivery tags.
+ *
+ * Paging: a queue made with paging keeps at most a window of its ready messages in memory and
+ * the rest, in order, on disk (store/spill.h); every call below sees one sequence of ready
+ * messages either way, and the counts include paged-out ones. The head is always in memory.
  */
 #ifndef RINGMQ_STORE_QUEUE_H
 #define RINGMQ_STORE_QUEUE_H
@@ -38,15 +42,24 @@ typedef struct store_get {
 } store_get;
 
 /* A queue with its structures on heap (NULL: mimalloc's default heap). vhost and name (each at
- * most LIMIT_NAME_BYTES_MAX bytes) are kept for reply texts. */
+ * most LIMIT_NAME_BYTES_MAX bytes) are kept for reply texts. paging (copied; NULL: every ready
+ * message stays in memory) lets its backlog go to disk past an in-memory window. */
 store_queue *store_queue_new(mi_heap_t *heap, const char *vhost, size_t vhost_bytes,
-                             const char *name, size_t name_bytes);
+                             const char *name, size_t name_bytes, const store_queue_paging *paging);
 /* Frees the queue, dropping ready and unacked messages and consumers; returns how many messages
  * were ready (queue.delete-ok's message-count). */
 uint64_t store_queue_delete(store_queue *q);
 
-/* Appends msg (taking a reference); returns its sequence. O(1) amortised. */
+/* Whether the next push of msg pages it out: the queue's window is full, or messages are paged
+ * out already (they go first). The answer holds until the queue is changed. */
+bool store_queue_would_spill(const store_queue *q, const store_msg *msg);
+/* Appends msg; returns its sequence. O(1) amortised. In memory, taking a reference, unless
+ * store_queue_would_spill: then a copy is paged out that owns no log slot (a transient message,
+ * a queue that is not durable, a message the log refused). */
 uint64_t store_queue_push(store_queue *q, store_msg *msg);
+/* Appends a paged-out copy of msg (store_queue_would_spill must hold; the caller keeps its
+ * reference) that owns slot of the segment log: it acks that slot when it goes. */
+uint64_t store_queue_push_spill(store_queue *q, const store_msg *msg, const store_msg_slot *slot);
 /* Delivers up to budget ready messages to consumers that have credit; returns how many. */
 uint32_t store_queue_dispatch(store_queue *q, store_deliver_fn *deliver, void *ctx,
                               uint32_t budget);
@@ -101,7 +114,8 @@ bool store_queue_consumer_set_active(store_queue *q, uint64_t consumer_id, bool 
 /* The consumer, or NULL; valid until it is removed. */
 const store_consumer *store_queue_consumer(const store_queue *q, uint64_t consumer_id);
 
-uint64_t store_queue_ready_count(const store_queue *q);
+uint64_t store_queue_ready_count(const store_queue *q);   /* paged-out ones included */
+uint64_t store_queue_spilled_count(const store_queue *q); /* ready messages paged out */
 uint64_t store_queue_unacked_count(const store_queue *q);
 uint32_t store_queue_consumer_count(const store_queue *q);
 

@@ -56,6 +56,16 @@ typedef struct store_consumer {
     char tag[LIMIT_CONSUMER_TAG_BYTES_MAX + 1]; /* NUL-terminated for logs */
 } store_consumer;
 
+/* How a queue pages its backlog out (store/ready.c, store/spill.c): past either bound of the
+ * in-memory window, new ready messages go to files in dir_fd until the window has room again. */
+typedef struct store_queue_paging {
+    int dir_fd;                   /* the shard's spill directory (store_spill_dir_open); borrowed */
+    uint64_t queue_id;            /* names the queue's spill files: unique on the shard */
+    uint64_t chunk_bytes;         /* spill file size, bytes (LIMIT_SPILL_CHUNK_BYTES; tests less) */
+    uint64_t memory_messages_max; /* ready messages kept in memory (>= 2) */
+    uint64_t memory_bytes_max;    /* their memory, headers included, bytes */
+} store_queue_paging;
+
 /* AMQP reply codes a queue operation can refuse with. */
 #define STORE_REPLY_ACCESS_REFUSED 403
 #define STORE_REPLY_RESOURCE_ERROR 506

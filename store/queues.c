@@ -1,12 +1,17 @@
 /*
  * The queues a shard owns and the records that reach them (see
- * store/queues.h). Ownership: a queue structure lives on its owner shard
- * only; messages are copied by value into mailbox records when they cross
- * shards, so every store_msg belongs to the shard whose heap made it.
- * Queues that may have work (new messages, new credit, a new consumer) are
- * marked and dispatched at the end of the turn with a bounded budget.
+ * store/queues.h); the publish path is in store/queues_publish.c, the types
+ * both share in store/queues_int.h. Ownership: a queue structure lives on its
+ * owner shard only; messages are copied by value into mailbox records when
+ * they cross shards, so every store_msg belongs to the shard whose heap made
+ * it. Queues that may have work (new messages, new credit, a new consumer)
+ * are marked and dispatched at the end of the turn with a bounded budget.
+ * Each queue pages its backlog out past its in-memory window
+ * ([storage] queue_memory_bytes) to the shard's spill directory, which is
+ * emptied when the shard starts.
  */
 #include "store/queues.h"
+#include "store/queues_int.h"
 
 #include "core/assert.h"
 #include "core/log.h"
@@ -15,37 +20,16 @@
 #include "route/topo.h"
 #include "net/amqp_table.h"
 #include "store/dead_letter.h"
-#include "store/persist.h"
 #include "store/queue.h"
+#include "store/spill.h"
 
+#include <errno.h>
 #include <mimalloc.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-enum {
-    Q_KIND_STATS_REQ = 8,
-    Q_KIND_STATS_REP,
-    Q_KIND_PUBLISH,
-    Q_KIND_PUBLISH_ACK,
-    Q_KIND_CONSUME,
-    Q_KIND_CONSUME_REP,
-    Q_KIND_DELIVER,
-    Q_KIND_SETTLE,
-    Q_KIND_CANCEL,
-    Q_KIND_GET,
-    Q_KIND_GET_REP,
-    Q_KIND_PURGE,
-    Q_KIND_PURGE_REP,
-    Q_KIND_OWNER_GONE,
-    Q_KIND_CANCELLED,
-};
-
-/* A consumer as this shard remembers it, to tell its channel when the queue goes. */
-typedef struct {
-    uint64_t consumer_id;
-    store_owner owner;
-} queues_consumer_ref;
+#include <unistd.h>
 
 typedef struct {
     uint64_t conn_id;
@@ -54,72 +38,7 @@ typedef struct {
     uint16_t channel;
 } queues_cancelled_rec;
 
-enum {
-    QUEUES_OVERFLOW_DROP_HEAD = 0,
-    QUEUES_OVERFLOW_REJECT_PUBLISH = 1,
-    QUEUES_OVERFLOW_REJECT_PUBLISH_DLX = 2,
-};
-
-/* A queue this shard owns. */
-typedef struct owned_queue {
-    queues_consumer_ref *consumers;
-    uint32_t consumers_count;
-    uint32_t consumers_capacity;
-    uint64_t queue_id;
-    store_queue *q;
-    bool auto_delete;
-    bool durable; /* persistent messages to it go to the segment log */
-    bool had_consumer;
-    bool marked; /* on the dispatch list */
-    bool deleting;
-    struct owned_queue *next_marked;
-    uint8_t vhost_len, name_len;
-    char vhost[LIMIT_NAME_BYTES_MAX];
-    char name[LIMIT_NAME_BYTES_MAX];
-    /* x-dead-letter-exchange / -routing-key, when declared */
-    bool dlx;
-    bool dlx_has_routing_key;
-    uint8_t dlx_exchange_len, dlx_routing_key_len;
-    char dlx_exchange[LIMIT_NAME_BYTES_MAX];
-    char dlx_routing_key[LIMIT_NAME_BYTES_MAX];
-    /* x-message-ttl, x-max-length, x-max-length-bytes (x-overflow drop-head) */
-    bool has_ttl;
-    uint8_t overflow; /* QUEUES_OVERFLOW_* */
-    bool has_max_length;
-    bool has_max_bytes;
-    uint64_t ttl_ms;
-    uint64_t max_length;
-    uint64_t max_bytes;
-    timer ttl_timer; /* armed at the head message's expiry while it has one */
-    /* x-expires: deleted after that long unused (no consumer, get or declare) */
-    bool has_expires;
-    uint64_t expires_ms;
-    timer expires_timer;
-    /* x-single-active-consumer: only the oldest consumer receives */
-    bool single_active;
-    uint64_t active_consumer_id;
-    shard *shard;
-} owned_queue;
-
-typedef struct queues_settle_rec {
-    uint64_t queue_id;
-    uint64_t consumer_id;
-    uint64_t delivery_id;
-    uint32_t how;
-} queues_settle_rec;
-
-struct queues {
-    shard *s;
-    route_map by_id;
-    owned_queue *marked_head;
-    /* While a queue dispatches, a delivery can make its connection pause
-     * consumers (output backlog): such settles wait here until it is done. */
-    bool dispatching;
-    queues_settle_rec *deferred;
-    uint32_t deferred_count, deferred_capacity;
-};
-
-static owned_queue *queues_find(queues *qs, uint64_t queue_id)
+owned_queue *queues__find(queues *qs, uint64_t queue_id)
 {
     route_map_iter it;
     for (owned_queue *o = route_map_first(&qs->by_id, queue_id, &it); o; o = route_map_next(&it))
@@ -127,7 +46,7 @@ static owned_queue *queues_find(queues *qs, uint64_t queue_id)
     return NULL;
 }
 
-static void queues_mark(queues *qs, owned_queue *o)
+void queues__mark(queues *qs, owned_queue *o)
 {
     if (o->marked) return;
     o->marked = true;
@@ -141,6 +60,12 @@ queues *queues_create(shard *s)
     ASSERT(qs != NULL);
     qs->s = s;
     route_map_init(&qs->by_id);
+    /* Before any queue exists: what a previous run paged out is stale (the log has the rest). */
+    qs->spill_dir_fd = store_spill_dir_open(s->cfg->data_dir, s->id);
+    if (qs->spill_dir_fd < 0) {
+        LOG_ERROR("cannot open the spill directory in %s: %s", s->cfg->data_dir, strerror(errno));
+        exit(1);
+    }
     return qs;
 }
 
@@ -154,6 +79,7 @@ void queues_destroy(queues *qs)
         mi_free(o);
     }
     route_map_free(&qs->by_id);
+    close(qs->spill_dir_fd); /* a directory: nothing to flush */
     mi_free(qs->deferred);
     mi_free(qs);
 }
@@ -172,7 +98,7 @@ static void queues_msg_write(uint8_t *out, const store_msg *m)
 
 /* A message record seen as slices of the record (valid during the handler). Mailbox records
  * come from this process, so their form is trusted. */
-static void queues_msg_view(const uint8_t *in, queues_delivery *d, store_msg_params *p)
+void queues__msg_view(const uint8_t *in, queues_delivery *d, store_msg_params *p)
 {
     store_msg_params local;
     store_msg_params *q = p != NULL ? p : &local;
@@ -195,7 +121,7 @@ static void queues_delivery_from_msg(queues_delivery *d, const store_msg *m)
 }
 
 /* Sends a fixed header plus an optional message as one record. */
-static void queues_send(shard *s, uint32_t to, uint16_t kind, const void *head, uint32_t head_bytes,
+void queues__send(shard *s, uint32_t to, uint16_t kind, const void *head, uint32_t head_bytes,
                         const store_msg *m)
 {
     uint32_t bytes = head_bytes + (m ? queues_msg_wire_size(m) : 0);
@@ -250,9 +176,6 @@ static void queues_read_arguments(owned_queue *o, amqp_table args)
     }
 }
 
-/* A message leaves o unconsumed: to its dead-letter exchange, if it has one. */
-static void queues_dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason);
-
 /* When the message expires in o, or UINT64_MAX: the shorter of the queue's
  * x-message-ttl and the message's expiration, from its arrival. */
 static uint64_t queues_deadline_ms(const owned_queue *o, const store_msg *m)
@@ -265,7 +188,7 @@ static uint64_t queues_deadline_ms(const owned_queue *o, const store_msg *m)
 
 /* Drops expired messages at the head (RabbitMQ expires at the head only), and
  * arms the timer for the next one. */
-static void queues_expire(shard *s, owned_queue *o)
+void queues__expire(shard *s, owned_queue *o)
 {
     store_msg *head;
     while ((head = store_queue_peek(o->q)) != NULL) {
@@ -276,20 +199,20 @@ static void queues_expire(shard *s, owned_queue *o)
             return;
         }
         store_msg *dead = store_queue_drop_head(o->q);
-        queues_dead_letter(s, o, dead, "expired");
+        queues__dead_letter(s, o, dead, "expired");
         store_msg_unref(dead);
     }
     timer_cancel(&s->timers, &o->ttl_timer);
 }
 
 /* x-max-length / x-max-length-bytes with RabbitMQ's default overflow: drop the oldest. */
-static void queues_enforce_length(shard *s, owned_queue *o)
+void queues__enforce_length(shard *s, owned_queue *o)
 {
     while ((o->has_max_length && store_queue_ready_count(o->q) > o->max_length) ||
            (o->has_max_bytes && store_queue_ready_bytes(o->q) > o->max_bytes)) {
         store_msg *dead = store_queue_drop_head(o->q);
         if (dead == NULL) break;
-        queues_dead_letter(s, o, dead, "maxlen");
+        queues__dead_letter(s, o, dead, "maxlen");
         store_msg_unref(dead);
     }
 }
@@ -321,10 +244,10 @@ static void queues_on_ttl_timer(timer *t, uint64_t now_ms)
 {
     owned_queue *o = (owned_queue *)((char *)t - offsetof(owned_queue, ttl_timer));
     (void)now_ms;
-    queues_expire(o->shard, o);
+    queues__expire(o->shard, o);
 }
 
-static void queues_dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason)
+void queues__dead_letter(shard *s, owned_queue *o, store_msg *msg, const char *reason)
 {
     if (!o->dlx) return;
     dead_letter_target t = {.vhost = {(const uint8_t *)o->vhost, o->vhost_len},
@@ -340,7 +263,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
     queues *qs = s->queues;
     if (created) {
         owned_queue *o = mi_heap_zalloc(s->heap, sizeof(*o));
-        ASSERT(o != NULL && queues_find(qs, qi->queue_id) == NULL);
+        ASSERT(o != NULL && queues__find(qs, qi->queue_id) == NULL);
         o->queue_id = qi->queue_id;
         o->auto_delete = qi->auto_delete;
         o->durable = qi->durable && !qi->exclusive;
@@ -348,7 +271,12 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         memcpy(o->name, qi->name.data, qi->name.len);
         o->vhost_len = (uint8_t)vhost.len;
         memcpy(o->vhost, vhost.data, vhost.len);
-        o->q = store_queue_new(s->heap, o->vhost, o->vhost_len, o->name, o->name_len);
+        store_queue_paging paging = {.dir_fd = qs->spill_dir_fd,
+                                     .queue_id = qi->queue_id,
+                                     .chunk_bytes = LIMIT_SPILL_CHUNK_BYTES,
+                                     .memory_messages_max = LIMIT_QUEUE_MEMORY_MESSAGES,
+                                     .memory_bytes_max = s->cfg->queue_memory_bytes};
+        o->q = store_queue_new(s->heap, o->vhost, o->vhost_len, o->name, o->name_len, &paging);
         ASSERT(o->q != NULL);
         queues_read_arguments(o, qi->arguments);
         o->shard = s;
@@ -358,7 +286,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
         route_map_insert(&qs->by_id, o->queue_id, o);
         return;
     }
-    owned_queue *o = queues_find(qs, qi->queue_id);
+    owned_queue *o = queues__find(qs, qi->queue_id);
     if (o == NULL) return;
     /* Consumers hear basic.cancel (consumer_cancel_notify), as in RabbitMQ. */
     for (uint32_t i = 0; i < o->consumers_count; i++) {
@@ -371,7 +299,7 @@ void queues_on_topology(shard *s, amqp_bytes vhost, const route_queue_info *qi, 
                                         .queue_id = o->queue_id,
                                         .consumer_id = ref->consumer_id,
                                         .channel = (uint16_t)ref->owner.channel_id};
-            queues_send(s, (uint32_t)ref->owner.shard_id, Q_KIND_CANCELLED, &rec, sizeof(rec),
+            queues__send(s, (uint32_t)ref->owner.shard_id, Q_KIND_CANCELLED, &rec, sizeof(rec),
                         NULL);
         }
     }
@@ -402,26 +330,26 @@ void queues_stats_request(shard *s, uint32_t owner, uint64_t queue_id, uint64_t 
 {
     queues_stats_rec r = {.cookie = cookie, .queue_id = queue_id};
     if (owner == s->id) {
-        owned_queue *o = queues_find(s->queues, queue_id);
-        if (o != NULL) queues_expire(s, o), queues_touch(s, o);
+        owned_queue *o = queues__find(s->queues, queue_id);
+        if (o != NULL) queues__expire(s, o), queues_touch(s, o);
         uint32_t messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
         uint32_t consumers = o ? store_queue_consumer_count(o->q) : 0;
         declare_stats_done(s, cookie, o != NULL, messages, consumers);
         return;
     }
-    queues_send(s, owner, Q_KIND_STATS_REQ, &r, sizeof(r), NULL);
+    queues__send(s, owner, Q_KIND_STATS_REQ, &r, sizeof(r), NULL);
 }
 
 static void queues_on_stats_req(shard *s, uint32_t from, const void *payload, uint32_t bytes)
 {
     ASSERT(bytes == sizeof(queues_stats_rec));
     queues_stats_rec r = *(const queues_stats_rec *)payload;
-    owned_queue *o = queues_find(s->queues, r.queue_id);
-    if (o != NULL) queues_expire(s, o), queues_touch(s, o);
+    owned_queue *o = queues__find(s->queues, r.queue_id);
+    if (o != NULL) queues__expire(s, o), queues_touch(s, o);
     r.found = o != NULL;
     r.messages = o ? (uint32_t)store_queue_ready_count(o->q) : 0;
     r.consumers = o ? store_queue_consumer_count(o->q) : 0;
-    queues_send(s, from, Q_KIND_STATS_REP, &r, sizeof(r), NULL);
+    queues__send(s, from, Q_KIND_STATS_REP, &r, sizeof(r), NULL);
 }
 
 static void queues_on_stats_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -482,174 +410,6 @@ static void queues_maybe_auto_delete(shard *s, owned_queue *o)
     topo_submit_quiet(s, &req);
 }
 
-/* ---- publish ---- */
-
-typedef struct {
-    uint64_t conn_id;
-    uint64_t confirm_seq;
-    uint16_t channel;
-    uint16_t queues_count;
-    uint32_t pad;
-    /* uint64_t queue_ids[queues_count], then the message */
-} queues_publish_rec;
-
-/* Whether o is full for a new message under a reject-publish overflow. */
-static bool queues_full(const owned_queue *o, const store_msg *msg)
-{
-    if (o->overflow == QUEUES_OVERFLOW_DROP_HEAD) return false;
-    return (o->has_max_length && store_queue_ready_count(o->q) >= o->max_length) ||
-           (o->has_max_bytes && store_queue_ready_bytes(o->q) + msg->body_bytes > o->max_bytes);
-}
-
-/* False when the queue refused the message (x-overflow reject-publish): the
- * publisher's confirm becomes a nack. *durable tells whether a durable queue took it. */
-static bool queues_push_local(shard *s, uint64_t queue_id, store_msg *msg, bool *durable)
-{
-    *durable = false;
-    owned_queue *o = queues_find(s->queues, queue_id);
-    if (o == NULL || o->deleting) return true; /* deleted since routing: dropped, as in RabbitMQ */
-    if (queues_full(o, msg)) {
-        if (o->overflow == QUEUES_OVERFLOW_REJECT_PUBLISH_DLX) queues_dead_letter(s, o, msg, "maxlen");
-        return false;
-    }
-    store_queue_push(o->q, msg);
-    *durable = o->durable;
-    if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
-    if (o->has_ttl || (msg->flags & STORE_MSG_HAS_EXPIRATION)) queues_expire(s, o);
-    queues_mark(s->queues, o);
-    return true;
-}
-
-/* Pushes msg to this shard's queues ids[0 .. n); a persistent message that a durable queue
- * took goes to the segment log, and then its confirm waits for the sync. Returns the log
- * sequence to wait for (0: none); *refused as for queues_push_local. */
-static uint64_t queues_push_all(shard *s, const uint64_t *ids, uint32_t n, store_msg *msg,
-                                bool *refused)
-{
-    static _Thread_local uint64_t durable_ids[LIMIT_PUBLISH_QUEUES_MAX];
-    uint16_t durable_count = 0;
-    ASSERT(n <= LIMIT_PUBLISH_QUEUES_MAX);
-    for (uint32_t i = 0; i < n; i++) {
-        bool durable = false;
-        if (!queues_push_local(s, ids[i], msg, &durable)) *refused = true;
-        if (durable) durable_ids[durable_count++] = ids[i];
-    }
-    if (durable_count == 0 || !store_msg_persistent(msg)) return 0;
-    uint64_t log_seq = persist_message(s, msg, durable_ids, durable_count);
-    if (log_seq == 0) {
-        /* The log failed or is full: the message is queued but not safe; say so. */
-        *refused = true;
-        return 0;
-    }
-    return log_seq;
-}
-
-void queues_send_publish_ack(shard *s, uint32_t to, uint64_t conn_id, uint16_t channel,
-                             uint64_t confirm_seq, bool refused)
-{
-    struct {
-        uint64_t conn_id, confirm_seq;
-        uint16_t channel;
-        uint8_t refused;
-    } ack = {conn_id, confirm_seq, channel, refused};
-    queues_send(s, to, Q_KIND_PUBLISH_ACK, &ack, sizeof(ack), NULL);
-}
-
-bool queues_recover(shard *s, uint64_t queue_id, store_msg *msg)
-{
-    owned_queue *o = queues_find(s->queues, queue_id);
-    if (o == NULL || !o->durable) return false;
-    store_queue_push(o->q, msg);
-    queues_mark(s->queues, o);
-    return true;
-}
-
-bool queues_publish(shard *s, const route_result *r, store_msg *msg, const queues_publisher *pub,
-                    uint32_t *shards_involved, bool *refused)
-{
-    *refused = false;
-    uint32_t shard_count = s->rt->shard_count;
-    static _Thread_local const route_queue_info *sorted[LIMIT_PUBLISH_QUEUES_MAX];
-    uint32_t offsets[LIMIT_SHARDS_MAX + 1];
-    ASSERT(r->count <= ARRAY_LEN(sorted));
-    route_result_group_by_shard(r, shard_count, sorted, offsets);
-    uint32_t involved = 0;
-    /* All or nothing: a full ring to any target shard pauses the publisher. */
-    for (uint32_t sh = 0; sh < shard_count; sh++) {
-        uint32_t n = offsets[sh + 1] - offsets[sh];
-        if (n == 0 || sh == s->id) continue;
-        uint32_t bytes = (uint32_t)(sizeof(queues_publish_rec) + n * sizeof(uint64_t)) +
-                         queues_msg_wire_size(msg);
-        if (!shard_mbox_room(s, sh, bytes)) return false;
-    }
-    for (uint32_t sh = 0; sh < shard_count; sh++) {
-        uint32_t n = offsets[sh + 1] - offsets[sh];
-        if (n == 0) continue;
-        if (sh == s->id) {
-            static _Thread_local uint64_t ids[LIMIT_PUBLISH_QUEUES_MAX];
-            for (uint32_t i = offsets[sh]; i < offsets[sh + 1]; i++) ids[i - offsets[sh]] = sorted[i]->queue_id;
-            uint64_t log_seq = queues_push_all(s, ids, n, msg, refused);
-            if (log_seq != 0 && pub->confirm_seq != 0) {
-                persist_hold_confirm(s, log_seq, s->id, pub->conn_id, pub->channel, pub->confirm_seq, false);
-                involved++;
-            }
-            continue;
-        }
-        involved++;
-        uint32_t head_bytes = (uint32_t)(sizeof(queues_publish_rec) + n * sizeof(uint64_t));
-        uint8_t head[sizeof(queues_publish_rec) + 64 * sizeof(uint64_t)];
-        uint8_t *hp = n <= 64 ? head : mi_heap_malloc(s->heap, head_bytes);
-        ASSERT(hp != NULL);
-        queues_publish_rec *rec = (queues_publish_rec *)hp;
-        *rec = (queues_publish_rec){.conn_id = pub->conn_id,
-                                    .confirm_seq = pub->confirm_seq,
-                                    .channel = pub->channel,
-                                    .queues_count = (uint16_t)n};
-        uint64_t *ids = (uint64_t *)(hp + sizeof(*rec));
-        for (uint32_t i = 0; i < n; i++) ids[i] = sorted[offsets[sh] + i]->queue_id;
-        queues_send(s, sh, Q_KIND_PUBLISH, hp, head_bytes, msg);
-        if (hp != head) mi_free(hp);
-    }
-    *shards_involved = involved;
-    return true;
-}
-
-static void queues_on_publish(shard *s, uint32_t from, const void *payload, uint32_t bytes)
-{
-    const queues_publish_rec *rec = payload;
-    const uint64_t *ids = (const uint64_t *)(rec + 1);
-    const uint8_t *msg_wire = (const uint8_t *)(ids + rec->queues_count);
-    ASSERT((const uint8_t *)payload + bytes >= msg_wire + sizeof(store_msg_wire));
-    queues_delivery view;
-    store_msg_params p;
-    queues_msg_view(msg_wire, &view, &p);
-    p.publisher_shard = (uint16_t)from;
-    p.publish_seq = rec->confirm_seq;
-    p.arrival_ms = s->now_ms;
-    store_msg *msg = store_msg_new(s->heap, &p);
-    ASSERT(msg != NULL);
-    bool refused = false;
-    uint64_t log_seq = queues_push_all(s, ids, rec->queues_count, msg, &refused);
-    store_msg_unref(msg);
-    if (rec->confirm_seq == 0) return;
-    if (log_seq != 0)
-        persist_hold_confirm(s, log_seq, from, rec->conn_id, rec->channel, rec->confirm_seq, refused);
-    else
-        queues_send_publish_ack(s, from, rec->conn_id, rec->channel, rec->confirm_seq, refused);
-}
-
-static void queues_on_publish_ack(shard *s, uint32_t from, const void *payload, uint32_t bytes)
-{
-    (void)from;
-    const struct {
-        uint64_t conn_id, confirm_seq;
-        uint16_t channel;
-        uint8_t refused;
-    } *ack = payload;
-    ASSERT(bytes == sizeof(*ack));
-    publish_confirmed(s, ack->conn_id, ack->channel, ack->confirm_seq, !ack->refused);
-}
-
 /* ---- consumers ---- */
 
 typedef struct {
@@ -677,7 +437,7 @@ static void queues_consume_local(shard *s, const queues_consume_rec *r, queues_c
     rep->consumer_id = 0;
     rep->code = 0;
     rep->text[0] = '\0';
-    owned_queue *o = queues_find(s->queues, r->queue_id);
+    owned_queue *o = queues__find(s->queues, r->queue_id);
     if (o == NULL || o->deleting) {
         rep->code = 404;
         snprintf(rep->text, sizeof(rep->text), "no queue");
@@ -703,7 +463,7 @@ static void queues_consume_local(shard *s, const queues_consume_rec *r, queues_c
     if (o->single_active && o->consumers_count == 0) o->active_consumer_id = id;
     queues_consumer_ref_add(s, o, id, &r->owner);
     queues_touch(s, o);
-    queues_mark(s->queues, o);
+    queues__mark(s->queues, o);
 }
 
 void queues_consume(shard *s, const queues_consume_params *p)
@@ -723,7 +483,7 @@ void queues_consume(shard *s, const queues_consume_params *p)
         consume_started(s, rep.cookie, rep.consumer_id, rep.code, rep.text);
         return;
     }
-    queues_send(s, p->owner_shard, Q_KIND_CONSUME, &r, sizeof(r), NULL);
+    queues__send(s, p->owner_shard, Q_KIND_CONSUME, &r, sizeof(r), NULL);
 }
 
 static void queues_on_consume(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -731,7 +491,7 @@ static void queues_on_consume(shard *s, uint32_t from, const void *payload, uint
     ASSERT(bytes == sizeof(queues_consume_rec));
     queues_consume_rep rep;
     queues_consume_local(s, payload, &rep);
-    queues_send(s, from, Q_KIND_CONSUME_REP, &rep, sizeof(rep), NULL);
+    queues__send(s, from, Q_KIND_CONSUME_REP, &rep, sizeof(rep), NULL);
 }
 
 static void queues_on_consume_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -749,7 +509,7 @@ typedef struct {
 
 static void queues_cancel_local(shard *s, uint64_t queue_id, uint64_t consumer_id)
 {
-    owned_queue *o = queues_find(s->queues, queue_id);
+    owned_queue *o = queues__find(s->queues, queue_id);
     if (o == NULL) return;
     if (!store_queue_consumer_remove(o->q, consumer_id, false, NULL)) return;
     queues_consumer_ref_remove(o, consumer_id);
@@ -761,7 +521,7 @@ void queues_cancel(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t c
 {
     if (owner_shard == s->id) return queues_cancel_local(s, queue_id, consumer_id);
     queues_cancel_rec r = {queue_id, consumer_id};
-    queues_send(s, owner_shard, Q_KIND_CANCEL, &r, sizeof(r), NULL);
+    queues__send(s, owner_shard, Q_KIND_CANCEL, &r, sizeof(r), NULL);
 }
 
 static void queues_on_cancel(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -822,7 +582,7 @@ static void queues_deliver_one(void *ctx, const store_consumer *consumer, store_
                             .delivery_id = delivery_id,
                             .channel = (uint16_t)consumer->owner.channel_id,
                             .redelivered = redelivered};
-    queues_send(s, (uint32_t)consumer->owner.shard_id, Q_KIND_DELIVER, &r, sizeof(r), msg);
+    queues__send(s, (uint32_t)consumer->owner.shard_id, Q_KIND_DELIVER, &r, sizeof(r), msg);
 }
 
 static void queues_on_deliver(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -836,7 +596,7 @@ static void queues_on_deliver(shard *s, uint32_t from, const void *payload, uint
                          .consumer_id = r->consumer_id,
                          .delivery_id = r->delivery_id,
                          .redelivered = r->redelivered};
-    queues_msg_view((const uint8_t *)(r + 1), &d, NULL);
+    queues__msg_view((const uint8_t *)(r + 1), &d, NULL);
     consume_deliver(s, &d);
 }
 
@@ -852,11 +612,11 @@ void queues_run(shard *s)
         o->marked = false;
         o->next_marked = NULL;
         queues_dispatch_ctx ctx = {.s = s, .queue_id = o->queue_id};
-        queues_expire(s, o);
+        queues__expire(s, o);
         qs->dispatching = true;
         store_queue_dispatch(o->q, queues_deliver_one, &ctx, LIMIT_QUEUE_DISPATCH_PER_TURN);
         qs->dispatching = false;
-        if (store_queue_dispatchable(o->q)) queues_mark(qs, o); /* more next turn */
+        if (store_queue_dispatchable(o->q)) queues__mark(qs, o); /* more next turn */
         /* Settles made during the dispatch (pauses); they may mark queues too. */
         for (uint32_t i = 0; i < qs->deferred_count; i++) queues_settle_local(s, &qs->deferred[i]);
         qs->deferred_count = 0;
@@ -874,7 +634,7 @@ bool queues_pending(const shard *s)
 
 static void queues_settle_local(shard *s, const queues_settle_rec *r)
 {
-    owned_queue *o = queues_find(s->queues, r->queue_id);
+    owned_queue *o = queues__find(s->queues, r->queue_id);
     if (o == NULL) return; /* the queue is gone: nothing to settle */
     switch ((queues_settle)r->how) {
     case QUEUES_ACK:
@@ -882,12 +642,12 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
         break;
     case QUEUES_REQUEUE:
         store_queue_reject(o->q, r->delivery_id, true);
-        if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
+        if (o->has_max_length || o->has_max_bytes) queues__enforce_length(s, o);
         break;
     case QUEUES_DROP: {
         store_msg *msg = store_queue_reject_take(o->q, r->delivery_id);
         if (msg != NULL) {
-            queues_dead_letter(s, o, msg, "rejected");
+            queues__dead_letter(s, o, msg, "rejected");
             store_msg_unref(msg);
         }
         break;
@@ -899,11 +659,11 @@ static void queues_settle_local(shard *s, const queues_settle_rec *r)
         if (r->how == QUEUES_RESUME && o->single_active && r->consumer_id != o->active_consumer_id)
             return; /* a waiting single-active consumer stays inactive */
         store_queue_consumer_set_active(o->q, r->consumer_id, r->how == QUEUES_RESUME);
-        queues_mark(s->queues, o);
+        queues__mark(s->queues, o);
         return;
     }
     if (r->consumer_id != 0) store_queue_credit(o->q, r->consumer_id, 1);
-    queues_mark(s->queues, o);
+    queues__mark(s->queues, o);
 }
 
 void queues_settle_delivery(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t consumer_id,
@@ -923,7 +683,7 @@ void queues_settle_delivery(shard *s, uint32_t owner_shard, uint64_t queue_id, u
         return;
     }
     if (owner_shard == s->id) return queues_settle_local(s, &r);
-    queues_send(s, owner_shard, Q_KIND_SETTLE, &r, sizeof(r), NULL);
+    queues__send(s, owner_shard, Q_KIND_SETTLE, &r, sizeof(r), NULL);
 }
 
 static void queues_on_settle(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -943,8 +703,8 @@ typedef struct {
 /* Answers a basic.get on the owner shard: to net/ here, or as a record. */
 static void queues_get_local(shard *s, uint32_t to, const queues_get_rec *r)
 {
-    owned_queue *o = queues_find(s->queues, r->queue_id);
-    if (o != NULL) queues_expire(s, o), queues_touch(s, o);
+    owned_queue *o = queues__find(s->queues, r->queue_id);
+    if (o != NULL) queues__expire(s, o), queues_touch(s, o);
     store_get got;
     bool found = o != NULL && store_queue_get(o->q, &r->owner, r->no_ack, &got);
     queues_deliver_rec rec = {.queue_id = r->queue_id, .cookie = r->cookie, .found = found};
@@ -962,7 +722,7 @@ static void queues_get_local(shard *s, uint32_t to, const queues_get_rec *r)
         if (found) queues_delivery_from_msg(&d, got.msg);
         get_answered(s, r->cookie, found ? &d : NULL);
     } else {
-        queues_send(s, to, Q_KIND_GET_REP, &rec, sizeof(rec), found ? got.msg : NULL);
+        queues__send(s, to, Q_KIND_GET_REP, &rec, sizeof(rec), found ? got.msg : NULL);
     }
     if (found) store_msg_unref(got.msg);
 }
@@ -972,7 +732,7 @@ void queues_get(shard *s, uint32_t owner_shard, uint64_t queue_id, const store_o
 {
     queues_get_rec r = {.cookie = cookie, .queue_id = queue_id, .owner = *owner, .no_ack = no_ack};
     if (owner_shard == s->id) return queues_get_local(s, s->id, &r);
-    queues_send(s, owner_shard, Q_KIND_GET, &r, sizeof(r), NULL);
+    queues__send(s, owner_shard, Q_KIND_GET, &r, sizeof(r), NULL);
 }
 
 static void queues_on_get(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -991,7 +751,7 @@ static void queues_on_get_rep(shard *s, uint32_t from, const void *payload, uint
                          .delivery_id = r->delivery_id,
                          .redelivered = r->redelivered,
                          .message_count = r->message_count};
-    queues_msg_view((const uint8_t *)(r + 1), &d, NULL);
+    queues__msg_view((const uint8_t *)(r + 1), &d, NULL);
     get_answered(s, r->cookie, &d);
 }
 
@@ -1004,7 +764,7 @@ typedef struct {
 
 static void queues_purge_local(shard *s, queues_purge_rec *r)
 {
-    owned_queue *o = queues_find(s->queues, r->queue_id);
+    owned_queue *o = queues__find(s->queues, r->queue_id);
     r->found = o != NULL;
     r->purged = o ? store_queue_purge(o->q) : 0;
 }
@@ -1016,7 +776,7 @@ void queues_purge(shard *s, uint32_t owner_shard, uint64_t queue_id, uint64_t co
         queues_purge_local(s, &r);
         return purge_answered(s, cookie, r.found, r.purged);
     }
-    queues_send(s, owner_shard, Q_KIND_PURGE, &r, sizeof(r), NULL);
+    queues__send(s, owner_shard, Q_KIND_PURGE, &r, sizeof(r), NULL);
 }
 
 static void queues_on_purge(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -1024,7 +784,7 @@ static void queues_on_purge(shard *s, uint32_t from, const void *payload, uint32
     ASSERT(bytes == sizeof(queues_purge_rec));
     queues_purge_rec r = *(const queues_purge_rec *)payload;
     queues_purge_local(s, &r);
-    queues_send(s, from, Q_KIND_PURGE_REP, &r, sizeof(r), NULL);
+    queues__send(s, from, Q_KIND_PURGE_REP, &r, sizeof(r), NULL);
 }
 
 static void queues_on_purge_rep(shard *s, uint32_t from, const void *payload, uint32_t bytes)
@@ -1059,8 +819,8 @@ static void queues_owner_gone_local(shard *s, const store_owner *owner, store_ow
             queues_touch(s, o);
         }
         if (store_queue_requeue_owner(o->q, owner, match) > 0) {
-            if (o->has_max_length || o->has_max_bytes) queues_enforce_length(s, o);
-            queues_mark(qs, o);
+            if (o->has_max_length || o->has_max_bytes) queues__enforce_length(s, o);
+            queues__mark(qs, o);
         }
         queues_maybe_auto_delete(s, o);
     }
@@ -1073,7 +833,7 @@ void queues_owner_gone(shard *s, const store_owner *owner, store_owner_match mat
         if (sh == s->id)
             queues_owner_gone_local(s, owner, match);
         else
-            queues_send(s, sh, Q_KIND_OWNER_GONE, &r, sizeof(r), NULL);
+            queues__send(s, sh, Q_KIND_OWNER_GONE, &r, sizeof(r), NULL);
     }
 }
 
@@ -1089,8 +849,8 @@ void queues_register(void)
 {
     shard_mbox_register(Q_KIND_STATS_REQ, queues_on_stats_req);
     shard_mbox_register(Q_KIND_STATS_REP, queues_on_stats_rep);
-    shard_mbox_register(Q_KIND_PUBLISH, queues_on_publish);
-    shard_mbox_register(Q_KIND_PUBLISH_ACK, queues_on_publish_ack);
+    shard_mbox_register(Q_KIND_PUBLISH, queues__on_publish);
+    shard_mbox_register(Q_KIND_PUBLISH_ACK, queues__on_publish_ack);
     shard_mbox_register(Q_KIND_CONSUME, queues_on_consume);
     shard_mbox_register(Q_KIND_CONSUME_REP, queues_on_consume_rep);
     shard_mbox_register(Q_KIND_DELIVER, queues_on_deliver);

@@ -1,2 +1,2 @@
-libringmq_a_SOURCES += store/queues.c store/queues.h
+libringmq_a_SOURCES += store/queues.c store/queues.h store/queues_int.h store/queues_publish.c
 libringmq_a_SOURCES += store/dead_letter.c store/dead_letter.h

@@ -225,6 +225,13 @@ static void test_storage_keys(void **state)
     setup(NULL);
     load_fails("[storage]\ndirect_io = maybe\n",
                "t.conf:2: key 'direct_io': 'maybe' is not true or false");
+    setup(NULL);
+    assert_int_equal(cfg.queue_memory_bytes, 8u << 20);
+    load_ok("[storage]\nqueue_memory_bytes = 64K\n");
+    assert_int_equal(cfg.queue_memory_bytes, 64u << 10);
+    setup(NULL);
+    load_fails("[storage]\nqueue_memory_bytes = 1K\n",
+               "t.conf:2: key 'queue_memory_bytes': '1K' is out of range 4096..1099511627776 bytes");
 }
 
 static void test_size_errors(void **state)

@@ -30,3 +30,5 @@ EXTRA_DIST += tests/interop/persistbase.py
 TESTS += tests/interop/test_durable_topology.py tests/interop/test_durable_topology_1shard.sh
 EXTRA_DIST += tests/interop/test_durable_topology_1shard.sh
 TESTS += tests/interop/test_disk_full.py
+# Backlogs paged out to DATA_DIR/spill: bounded memory, order, restarts, purge, TTL, length.
+TESTS += tests/interop/test_backlog.py

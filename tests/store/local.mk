@@ -30,3 +30,8 @@ check_PROGRAMS += tests/store/test_defs
 tests_store_test_defs_SOURCES = tests/store/test_defs.c
 tests_store_test_defs_LDADD = $(TEST_LIBS)
 TESTS += tests/store/test_defs
+
+check_PROGRAMS += tests/store/test_spill
+tests_store_test_spill_SOURCES = tests/store/test_spill.c tests/store/store_util.h
+tests_store_test_spill_LDADD = $(TEST_LIBS)
+TESTS += tests/store/test_spill

@@ -84,7 +84,7 @@ static inline void util_push_range(mi_heap_t *heap, store_queue *q, uint64_t fir
 
 static inline store_queue *util_queue(mi_heap_t *heap)
 {
-    store_queue *q = store_queue_new(heap, "/", 1, "q", 1);
+    store_queue *q = store_queue_new(heap, "/", 1, "q", 1, NULL);
     assert_non_null(q);
     return q;
 }

@@ -642,7 +642,7 @@ static void test_exclusive_reply_text_truncated(void **state)
 {
     char name[LIMIT_NAME_BYTES_MAX];
     memset(name, 'n', sizeof(name));
-    store_queue *q = store_queue_new(*state, name, sizeof(name), name, sizeof(name));
+    store_queue *q = store_queue_new(*state, name, sizeof(name), name, sizeof(name), NULL);
     store_consumer_params p = {.tag = "x", .tag_bytes = 1, .exclusive = true};
     store_reply reply;
     assert_int_not_equal(store_queue_consumer_add(q, &p, &reply), 0);

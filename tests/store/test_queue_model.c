@@ -6,10 +6,18 @@
  * (the smallest sequence ready), its redelivered flag, the delivery ids, the counts, and on the
  * consumer chosen: active, with credit, of the highest priority among those. Dispatch must stop
  * only at its budget, an empty queue, or when no consumer can take a message.
+ *
+ * The same runs again with paging (store/spill.c) and a tiny in-memory window (8 messages, or
+ * 700 bytes), in small spill files under a fresh /tmp directory: the queue must behave exactly
+ * the same, its head must always be the model's, and most of a backlog must be paged out.
  */
 #include "tests/store/store_util.h"
 
+#include <ftw.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "store/spill.h"
 
 #define MODEL_MSGS_MAX      4096
 #define MODEL_CONSUMERS_MAX 8
@@ -48,6 +56,8 @@ typedef struct model {
     uint64_t rng;
     mi_heap_t *heap;
     store_queue *q;
+    const store_queue_paging *paging; /* NULL: in memory only */
+    uint64_t spilled_max;             /* most messages seen paged out at once */
 } model;
 
 static model M;
@@ -121,6 +131,12 @@ static bool model_any_eligible(int32_t *priority_out)
 static void check_counts(void)
 {
     assert_int_equal(store_queue_ready_count(M.q), M.ready_count);
+    uint64_t spilled = store_queue_spilled_count(M.q);
+    assert_true(spilled <= M.ready_count);
+    if (spilled > M.spilled_max) M.spilled_max = spilled;
+    const store_msg *head = store_queue_peek(M.q);
+    assert_true((head != NULL) == (M.ready_count > 0));
+    if (head != NULL) assert_int_equal(head->publish_seq, M.ready[0].n);
     assert_int_equal(store_queue_unacked_count(M.q), M.unacked_count);
     assert_int_equal(store_queue_consumer_count(M.q), M.consumer_count);
     int32_t priority;
@@ -375,13 +391,22 @@ static void op_consumer_tweak(void)
     assert_int_equal(store_queue_consumer(M.q, c->id)->credit, c->credit);
 }
 
-static void run_model(mi_heap_t *heap, uint64_t seed, uint32_t ops)
+static store_queue *model_queue(mi_heap_t *heap, const store_queue_paging *paging)
+{
+    M.paging = paging;
+    store_queue *q = store_queue_new(heap, "/", 1, "q", 1, paging);
+    assert_non_null(q);
+    return q;
+}
+
+static void run_model_paged(mi_heap_t *heap, uint64_t seed, uint32_t ops,
+                            const store_queue_paging *paging)
 {
     memset(&M, 0, sizeof(M));
     M.rng = seed;
     M.heap = heap;
     M.delivery_id_next = 1;
-    M.q = util_queue(heap);
+    M.q = model_queue(heap, paging);
     for (uint32_t op = 0; op < ops; op++) {
         uint32_t r = rnd_below(100);
         if (r < 30)
@@ -409,6 +434,11 @@ static void run_model(mi_heap_t *heap, uint64_t seed, uint32_t ops)
     assert_int_equal(store_queue_delete(M.q), M.ready_count);
 }
 
+static void run_model(mi_heap_t *heap, uint64_t seed, uint32_t ops)
+{
+    run_model_paged(heap, seed, ops, NULL);
+}
+
 static void test_model_seed_1(void **state)
 {
     run_model(*state, 1, 20000);
@@ -423,13 +453,13 @@ static void test_model_seed_3(void **state)
 }
 
 /* A push-heavy run that builds backlogs of thousands before the consumers catch up. */
-static void test_model_backlog(void **state)
+static void run_backlog(mi_heap_t *heap, const store_queue_paging *paging)
 {
     memset(&M, 0, sizeof(M));
     M.rng = 99;
-    M.heap = *state;
+    M.heap = heap;
     M.delivery_id_next = 1;
-    M.q = util_queue(M.heap);
+    M.q = model_queue(heap, paging);
     for (int i = 0; i < 3; i++) op_consumer_add();
     for (uint32_t op = 0; op < 30000; op++) {
         uint32_t phase = (op / 3000) % 2;
@@ -453,6 +483,79 @@ static void test_model_backlog(void **state)
     store_queue_delete(M.q);
 }
 
+static void test_model_backlog(void **state)
+{
+    run_backlog(*state, NULL);
+}
+
+/* ---- the same with paging ---- */
+
+typedef struct paged_state {
+    mi_heap_t *heap;
+    char dir[64];
+    int dir_fd;
+} paged_state;
+
+static int paged_setup(void **state)
+{
+    static paged_state ps;
+    ps.heap = mi_heap_new();
+    snprintf(ps.dir, sizeof(ps.dir), "/tmp/ringmq-test-model-XXXXXX");
+    if (ps.heap == NULL || mkdtemp(ps.dir) == NULL) return -1;
+    ps.dir_fd = store_spill_dir_open(ps.dir, 0);
+    *state = &ps;
+    return ps.dir_fd >= 0 ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static int paged_teardown(void **state)
+{
+    paged_state *ps = *state;
+    void *heap = ps->heap;
+    close(ps->dir_fd);
+    int rc = nftw(ps->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return util_heap_teardown(&heap) == 0 && rc == 0 ? 0 : -1;
+}
+
+static store_queue_paging paging_of(const paged_state *ps, uint64_t messages, uint64_t bytes)
+{
+    return (store_queue_paging){.dir_fd = ps->dir_fd,
+                                .queue_id = 77,
+                                .chunk_bytes = 4096,
+                                .memory_messages_max = messages,
+                                .memory_bytes_max = bytes};
+}
+
+static void test_paged_model_by_count(void **state)
+{
+    paged_state *ps = *state;
+    store_queue_paging paging = paging_of(ps, 8, UINT64_MAX);
+    run_model_paged(ps->heap, 1, 20000, &paging);
+    run_model_paged(ps->heap, 0xfeedface, 20000, &paging);
+    assert_true(M.spilled_max > 0);
+}
+
+static void test_paged_model_by_bytes(void **state)
+{
+    paged_state *ps = *state;
+    store_queue_paging paging = paging_of(ps, 1u << 20, 700); /* ~8 messages of ~85 bytes */
+    run_model_paged(ps->heap, 20240601, 50000, &paging);
+    assert_true(M.spilled_max > 0);
+}
+
+static void test_paged_backlog(void **state)
+{
+    paged_state *ps = *state;
+    store_queue_paging paging = paging_of(ps, 16, UINT64_MAX);
+    run_backlog(ps->heap, &paging);
+    assert_true(M.spilled_max > 1000); /* the backlog of thousands lives on disk */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, util_heap_setup, util_heap_teardown)
 
 int main(void)
@@ -462,6 +565,9 @@ int main(void)
         T(test_model_seed_2),
         T(test_model_seed_3),
         T(test_model_backlog),
+        cmocka_unit_test_setup_teardown(test_paged_model_by_count, paged_setup, paged_teardown),
+        cmocka_unit_test_setup_teardown(test_paged_model_by_bytes, paged_setup, paged_teardown),
+        cmocka_unit_test_setup_teardown(test_paged_backlog, paged_setup, paged_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
