@@ -14,3 +14,6 @@ include bench/log.mk
 # bench/compare: ringmq against a private RabbitMQ node with amqp-perf (run
 # by hand, see bench/RESULTS.md); shipped, not part of `make check`.
 EXTRA_DIST += bench/compare
+# bench/backlog.sh: publish and drain a backlog of N messages, peak RSS (run by hand, see
+# bench/RESULTS.md "Backlog in bounded memory").
+EXTRA_DIST += bench/backlog.sh
