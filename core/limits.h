@@ -153,8 +153,8 @@ STATIC_ASSERT(LIMIT_QUEUE_CONSUMERS_MAX < (1ull << 32), "consumer slot fits the 
 /* Paging a queue's backlog out (store/ready.c keeps a window in memory, store/spill.c the rest
  * on disk). A queue pages out while its ring holds more than either bound; memory per paging
  * queue is then the window plus its spill's write buffer (and a read buffer during a refill). */
-#define LIMIT_QUEUE_MEMORY_MESSAGES 16384u              /* ready messages a queue keeps in memory */
-#define LIMIT_QUEUE_MEMORY_BYTES_DEFAULT (8ull << 20)   /* their memory, headers included, bytes ([storage] queue_memory_bytes) */
+#define LIMIT_QUEUE_MEMORY_MESSAGES 262144u             /* ready messages a queue keeps in memory */
+#define LIMIT_QUEUE_MEMORY_BYTES_DEFAULT (32ull << 20)  /* their memory, headers included, bytes ([storage] queue_memory_bytes) */
 #define LIMIT_QUEUE_MEMORY_BYTES_MIN (4ull << 10)       /* smallest queue_memory_bytes accepted, bytes */
 #define LIMIT_QUEUE_MEMORY_BYTES_MAX (1ull << 40)       /* largest queue_memory_bytes accepted, bytes */
 #define LIMIT_SPILL_CHUNK_BYTES (16ull << 20)           /* a spill chunk file is sealed past this, bytes */

@@ -226,7 +226,7 @@ static void test_storage_keys(void **state)
     load_fails("[storage]\ndirect_io = maybe\n",
                "t.conf:2: key 'direct_io': 'maybe' is not true or false");
     setup(NULL);
-    assert_int_equal(cfg.queue_memory_bytes, 8u << 20);
+    assert_int_equal(cfg.queue_memory_bytes, 32u << 20);
     load_ok("[storage]\nqueue_memory_bytes = 64K\n");
     assert_int_equal(cfg.queue_memory_bytes, 64u << 10);
     setup(NULL);
