@@ -304,12 +304,6 @@ static void persist_release_confirms(persist *p)
 
 /* ---- group commit ---- */
 
-bool persist_pending(const shard *s)
-{
-    const persist *p = s->persist;
-    return p != NULL && p->appended && !p->in_flight;
-}
-
 void persist_flush(shard *s)
 {
     persist *p = s->persist;

@@ -39,7 +39,5 @@ void persist_hold_confirm(shard *s, uint64_t log_seq, uint32_t reply_shard, uint
 void persist_flush(shard *s);
 /* A completion of SHARD_OP_LOG. */
 void persist_on_cqe(shard *s, const struct io_uring_cqe *cqe);
-/* Whether records wait for a flush that this turn's end will start. */
-bool persist_pending(const shard *s);
 
 #endif
